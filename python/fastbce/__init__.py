@@ -1,0 +1,71 @@
+"""fastbce: binary cross-entropy (loss and gradient) for NumPy, computed in Rust.
+
+The same names, arguments, reductions and results as ``torch.nn.functional.binary_cross_entropy``,
+``binary_cross_entropy_with_logits``, ``torch.nn.BCELoss`` and ``torch.nn.BCEWithLogitsLoss``, plus
+their gradients.
+"""
+
+from __future__ import annotations
+
+import os as _os
+import warnings as _warnings
+
+from . import _core, functional
+from .functional import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_value_and_grad,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+    binary_cross_entropy_with_logits_value_and_grad,
+)
+from .modules import BCELoss, BCEWithLogitsLoss
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
+    "binary_cross_entropy_value_and_grad",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "binary_cross_entropy_with_logits_value_and_grad",
+    "functional",
+    "get_num_threads",
+    "set_num_threads",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Sets how many threads fastbce's own pool uses for large inputs (calls already running keep
+    theirs). ``n`` must be a positive integer."""
+    if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
+        raise TypeError(f"num_threads must be an integer, got {type(n).__name__}")
+    n = int(n.__index__()) if not isinstance(n, int) else n
+    if n < 1:
+        raise ValueError(f"num_threads must be a positive integer, got {n}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads fastbce uses for large inputs."""
+    return int(_core.get_num_threads())
+
+
+def _threads_from_environment() -> None:
+    value = _os.environ.get("FASTBCE_NUM_THREADS", "").strip()
+    if not value:
+        return
+    try:
+        set_num_threads(int(value))
+    except (TypeError, ValueError):
+        _warnings.warn(
+            f"FASTBCE_NUM_THREADS={value!r} is not a positive integer; using {get_num_threads()} threads",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+_threads_from_environment()

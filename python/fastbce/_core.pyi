@@ -1,0 +1,21 @@
+from typing import Optional
+
+import numpy as np
+
+CHUNK: int
+
+def bce(
+    with_logits: bool,
+    input: np.ndarray,
+    target: np.ndarray,
+    weight: Optional[np.ndarray],
+    pos_weight: Optional[np.ndarray],
+    grad_output: Optional[np.ndarray],
+    grad_scale: float,
+    loss_out: Optional[np.ndarray],
+    loss_sum: bool,
+    grad_out: Optional[np.ndarray],
+    wrt_target: bool,
+) -> float: ...
+def set_num_threads(threads: int) -> None: ...
+def get_num_threads() -> int: ...

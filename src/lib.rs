@@ -1,0 +1,20 @@
+//! fastbce: binary cross-entropy and its gradients, as PyTorch defines them, for NumPy.
+//!
+//! The kernels (everything but `bindings`) are plain Rust: slices in, results out, no Python.
+//! `bindings` is the thin PyO3 layer, built only with the `python` feature (maturin turns it on).
+
+pub mod broadcast;
+pub mod element;
+pub mod engine;
+pub mod error;
+pub mod formulas;
+pub mod pool;
+
+#[cfg(feature = "python")]
+mod bindings;
+
+pub use broadcast::Operand;
+pub use element::Element;
+pub use engine::{evaluate, LossOut, Problem, Request, Wrt, CHUNK};
+pub use error::KernelError;
+pub use formulas::{Formula, OnProbabilities, Terms, WithLogits};
