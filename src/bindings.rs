@@ -8,8 +8,8 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::{
-    evaluate, pool, Element, KernelError, LossOut, OnProbabilities, Operand, Problem, Request,
-    WithLogits, Wrt,
+    evaluate, pool, simd, Element, KernelError, LossOut, OnProbabilities, Operand, Problem,
+    Request, WithLogits, Wrt,
 };
 
 fn to_py_err(e: KernelError) -> PyErr {
@@ -147,14 +147,87 @@ fn evaluate_typed<T: Element + numpy::Element>(
     };
     let request = Request { loss, grad };
     let with_logits = call.with_logits;
-    py.detach(move || {
+    let compute = move || {
+        if with_logits {
+            evaluate::<T, WithLogits>(&problem, request)
+        } else {
+            evaluate::<T, OnProbabilities>(&problem, request)
+        }
+    };
+    detached_if_large(py, problem.input.len(), compute).map_err(to_py_err)
+}
+
+/// Below this many elements a call takes less time than releasing and re-taking the GIL.
+const DETACH_MIN_ELEMENTS: usize = 4096;
+
+/// Runs `f` with the GIL released, unless the call is so small that the release would cost more
+/// than it lets other threads gain.
+fn detached_if_large<R: Send>(py: Python<'_>, n: usize, f: impl FnOnce() -> R + Send) -> R {
+    if n >= DETACH_MIN_ELEMENTS {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
+/// The common case, kept lean for small calls: mean or sum of one loss over two C-contiguous
+/// arrays of the same float dtype and shape, with no weights. Returns `None` for anything else,
+/// and the caller takes the general path.
+fn reduced_typed<T: Element + numpy::Element>(
+    py: Python<'_>,
+    with_logits: bool,
+    input: &Bound<'_, PyArrayDyn<T>>,
+    target: &Bound<'_, PyAny>,
+    mean: bool,
+) -> PyResult<Option<f64>> {
+    let Ok(target) = target.cast::<PyArrayDyn<T>>() else {
+        return Ok(None);
+    };
+    if input.shape() != target.shape() || !input.is_c_contiguous() || !target.is_c_contiguous() {
+        return Ok(None);
+    }
+    let (Ok(x), Ok(y)) = (input.try_readonly(), target.try_readonly()) else {
+        return Ok(None);
+    };
+    let (Ok(xs), Ok(ys)) = (x.as_slice(), y.as_slice()) else {
+        return Ok(None);
+    };
+    if xs.is_empty() {
+        return Ok(None);
+    }
+    let shape = [xs.len()];
+    let problem = Problem::new(&shape, xs, ys);
+    let request = Request {
+        loss: LossOut::Sum,
+        grad: None,
+    };
+    let total = detached_if_large(py, xs.len(), || {
         if with_logits {
             evaluate::<T, WithLogits>(&problem, request)
         } else {
             evaluate::<T, OnProbabilities>(&problem, request)
         }
     })
-    .map_err(to_py_err)
+    .map_err(to_py_err)?;
+    Ok(Some(if mean { total / xs.len() as f64 } else { total }))
+}
+
+/// `mean` (or sum) of the loss for the plain case, or `None` when the general path is needed.
+#[pyfunction]
+fn reduced_loss(
+    py: Python<'_>,
+    with_logits: bool,
+    input: &Bound<'_, PyAny>,
+    target: &Bound<'_, PyAny>,
+    mean: bool,
+) -> PyResult<Option<f64>> {
+    if let Ok(x) = input.cast::<PyArrayDyn<f32>>() {
+        reduced_typed(py, with_logits, x, target, mean)
+    } else if let Ok(x) = input.cast::<PyArrayDyn<f64>>() {
+        reduced_typed(py, with_logits, x, target, mean)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Evaluates one loss call. `input`, `target` and the optional operands are C-contiguous arrays of
@@ -211,11 +284,42 @@ fn get_num_threads() -> usize {
     pool::get_num_threads()
 }
 
+/// The instruction-set level the kernels use ("scalar", "baseline", "avx2", "avx512", "neon").
+#[pyfunction]
+fn simd_level() -> &'static str {
+    simd::active().name()
+}
+
+/// Caps the level (for tests and benchmarks); returns the level now in use.
+#[pyfunction]
+fn set_simd_level(name: &str) -> PyResult<&'static str> {
+    let level = simd::Level::parse(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown SIMD level {name:?}; expected one of scalar, baseline, avx2, avx512"
+        ))
+    })?;
+    Ok(simd::set_level(level).name())
+}
+
+/// The levels this CPU can run, from the reference path up.
+#[pyfunction]
+fn simd_levels() -> Vec<&'static str> {
+    simd::LEVELS
+        .into_iter()
+        .filter(|l| *l <= simd::detected())
+        .map(|l| l.name())
+        .collect()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bce, m)?)?;
+    m.add_function(wrap_pyfunction!(reduced_loss, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(set_simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_levels, m)?)?;
     m.add("CHUNK", crate::CHUNK)?;
     Ok(())
 }

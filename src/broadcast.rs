@@ -129,6 +129,7 @@ impl Plan {
     /// Calls `f(position, run_length, offsets)` for the runs covering `start..end`, in order, where
     /// `offsets[k]` is operand `k`'s element offset at `position` and its stride along the run is
     /// `self.inner_strides()[k]` (0 or 1).
+    #[inline(always)]
     pub fn for_each_run(
         &self,
         start: usize,
@@ -184,7 +185,7 @@ impl Plan {
 
 impl<'a, T: Copy> Operand<'a, T> {
     /// The operand along the run of `len` elements that starts at element `offset` of its data.
-    #[inline]
+    #[inline(always)]
     pub fn run(&self, offset: usize, inner_stride: usize, len: usize) -> Run<'a, T> {
         match *self {
             Operand::Const(v) => Run::Const(v),

@@ -1,32 +1,162 @@
-//! The floating-point types the kernels read and write.
+//! The floating-point types the kernels read, write and compute in, and the two ways they evaluate
+//! elementary functions.
 //!
-//! The portable kernels evaluate every formula in `f64` and round once on the way out: for `f32`
-//! storage this keeps the result within half an ulp of the `f64` value, far inside the accuracy the
-//! project promises.
+//! A formula is written once, generically over `R: Element` and `M: Math`. The reference path
+//! evaluates it in `f64` with the standard library (`Libm`), rounding once to the storage type; the
+//! fast paths evaluate it in the storage type itself with the branch-free polynomials of
+//! [`crate::vmath`] (`Poly`), which the compiler vectorises.
 
-pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use crate::vmath;
+
+pub trait Element:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
     fn to_f64(self) -> f64;
     fn from_f64(value: f64) -> Self;
+    fn abs(self) -> Self;
+    fn max(self, other: Self) -> Self;
+
+    fn libm_exp(self) -> Self;
+    fn libm_ln_1p(self) -> Self;
+    fn libm_ln(self) -> Self;
+    fn poly_exp_neg<const FMA: bool>(self) -> Self;
+    fn poly_log1p<const FMA: bool>(self) -> Self;
+    fn poly_ln<const FMA: bool>(self) -> Self;
+    fn fused_mul_add(self, b: Self, c: Self) -> Self;
 }
 
-impl Element for f32 {
+macro_rules! element {
+    ($t:ty, $exp_neg:ident, $log1p:ident, $ln:ident) => {
+        impl Element for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn from_f64(value: f64) -> Self {
+                value as $t
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                if self > other {
+                    self
+                } else {
+                    other
+                }
+            }
+            #[inline(always)]
+            fn libm_exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn libm_ln_1p(self) -> Self {
+                <$t>::ln_1p(self)
+            }
+            #[inline(always)]
+            fn libm_ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn poly_exp_neg<const FMA: bool>(self) -> Self {
+                vmath::$exp_neg::<FMA>(self)
+            }
+            #[inline(always)]
+            fn poly_log1p<const FMA: bool>(self) -> Self {
+                vmath::$log1p::<FMA>(self)
+            }
+            #[inline(always)]
+            fn poly_ln<const FMA: bool>(self) -> Self {
+                vmath::$ln::<FMA>(self)
+            }
+            #[inline(always)]
+            fn fused_mul_add(self, b: Self, c: Self) -> Self {
+                <$t>::mul_add(self, b, c)
+            }
+        }
+    };
+}
+
+element!(f32, exp_neg_f32, log1p_f32, ln_f32);
+element!(f64, exp_neg_f64, log1p_f64, ln_f64);
+
+/// How elementary functions are evaluated.
+pub trait Math: Copy + Send + Sync + 'static {
+    /// `exp(x)` for `x <= 0`.
+    fn exp_neg<R: Element>(x: R) -> R;
+    /// `log1p(u)` for `u` in `[-1, 1]`.
+    fn log1p<R: Element>(u: R) -> R;
+    /// `ln(p)` for `p` in `[0, 1]`.
+    fn ln<R: Element>(p: R) -> R;
+    /// `a * b + c`, fused where the hardware has it.
+    fn mul_add<R: Element>(a: R, b: R, c: R) -> R;
+}
+
+/// The standard library's functions: the reference path.
+#[derive(Clone, Copy, Debug)]
+pub struct Libm;
+
+/// Branch-free polynomials that vectorise; `FMA` only where the code is compiled for it (without
+/// hardware FMA, `mul_add` is a slow library call).
+#[derive(Clone, Copy, Debug)]
+pub struct Poly<const FMA: bool>;
+
+impl Math for Libm {
     #[inline(always)]
-    fn to_f64(self) -> f64 {
-        f64::from(self)
+    fn exp_neg<R: Element>(x: R) -> R {
+        x.libm_exp()
     }
     #[inline(always)]
-    fn from_f64(value: f64) -> Self {
-        value as f32
+    fn log1p<R: Element>(u: R) -> R {
+        u.libm_ln_1p()
+    }
+    #[inline(always)]
+    fn ln<R: Element>(p: R) -> R {
+        p.libm_ln()
+    }
+    #[inline(always)]
+    fn mul_add<R: Element>(a: R, b: R, c: R) -> R {
+        a * b + c
     }
 }
 
-impl Element for f64 {
+impl<const FMA: bool> Math for Poly<FMA> {
     #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
+    fn exp_neg<R: Element>(x: R) -> R {
+        x.poly_exp_neg::<FMA>()
     }
     #[inline(always)]
-    fn from_f64(value: f64) -> Self {
-        value
+    fn log1p<R: Element>(u: R) -> R {
+        u.poly_log1p::<FMA>()
+    }
+    #[inline(always)]
+    fn ln<R: Element>(p: R) -> R {
+        p.poly_ln::<FMA>()
+    }
+    #[inline(always)]
+    fn mul_add<R: Element>(a: R, b: R, c: R) -> R {
+        if FMA {
+            a.fused_mul_add(b, c)
+        } else {
+            a * b + c
+        }
     }
 }

@@ -5,10 +5,11 @@
 //! chunk is summed sequentially in `f64`: `mean` and `sum` are bit-identical for any thread count.
 
 use crate::broadcast::{element_count, Operand, Plan, Run};
-use crate::element::Element;
+use crate::element::{Element, Libm, Math, Poly};
 use crate::error::KernelError;
-use crate::formulas::{Formula, Terms};
+use crate::formulas::Formula;
 use crate::pool;
+use crate::simd::{self, Level};
 
 /// Elements per chunk: the unit of parallel work and of the deterministic reduction.
 pub const CHUNK: usize = 1 << 14;
@@ -137,8 +138,18 @@ pub fn evaluate<T: Element, F: Formula>(
     let loss_parts = split(loss_each, chunks);
     let grad_parts = split(request.grad.map(|(g, _)| g), chunks);
     let tasks: Vec<_> = loss_parts.into_iter().zip(grad_parts).enumerate().collect();
-    let sums = pool::map_ordered(tasks, |(c, (loss, grad))| {
-        chunk::<T, F>(problem, &plan, c, loss_mode, grad_mode, loss, grad)
+    let level = simd::active();
+    let sums = pool::map_ordered(tasks, |(index, (loss, grad))| {
+        let chunk = Chunk {
+            problem,
+            plan: &plan,
+            index,
+            loss_mode,
+            grad_mode,
+            loss,
+            grad,
+        };
+        run_chunk::<T, F>(level, chunk)
     })?;
     Ok(sums.iter().sum())
 }
@@ -155,49 +166,114 @@ fn split<T>(out: Option<&mut [T]>, chunks: usize) -> Vec<Option<&mut [T]>> {
 fn check_unit_interval<T: Element>(what: &'static str, data: &[T]) -> Result<(), KernelError> {
     let parts: Vec<&[T]> = data.chunks(CHUNK).collect();
     let in_range = pool::map_ordered(parts, |part| {
-        part.iter().all(|v| (0.0..=1.0).contains(&v.to_f64()))
+        // `&` rather than `&&` keeps the loop branch-free, so it vectorises.
+        part.iter()
+            .fold(true, |ok, &v| ok & (v >= T::ZERO) & (v <= T::ONE))
     })?;
-    let all_ok = in_range.into_iter().all(|ok| ok);
-    if all_ok {
+    if in_range.into_iter().all(|ok| ok) {
         Ok(())
     } else {
         Err(KernelError::OutOfUnitInterval { what })
     }
 }
 
-/// One chunk: walks its runs and hands each to the kernel specialised for the run's operands.
-fn chunk<T: Element, F: Formula>(
-    problem: &Problem<'_, T>,
-    plan: &Plan,
-    c: usize,
+/// One chunk of a call, with what it writes.
+struct Chunk<'a, 'p, T> {
+    problem: &'a Problem<'p, T>,
+    plan: &'a Plan,
+    index: usize,
     loss_mode: u8,
     grad_mode: u8,
-    mut loss: Option<&mut [T]>,
-    mut grad: Option<&mut [T]>,
-) -> f64 {
-    let start = c * CHUNK;
-    let end = (start + CHUNK).min(plan.len());
-    let inner = plan.inner_strides();
-    let mut sum = 0.0;
-    plan.for_each_run(start, end, |position, len, offsets| {
-        let local = position - start;
-        let x = &problem.input[position..position + len];
-        let y = &problem.target[position..position + len];
-        let w = problem.weight.run(offsets[0], inner[0], len);
-        let pw = problem.pos_weight.run(offsets[1], inner[1], len);
-        let go = problem.grad_output.run(offsets[2], inner[2], len);
-        let loss = loss.as_deref_mut().map(|l| &mut l[local..local + len]);
-        let grad = grad.as_deref_mut().map(|g| &mut g[local..local + len]);
-        let span = Span {
-            x,
-            y,
-            scale: problem.grad_scale,
-            loss,
-            grad,
-        };
-        sum += span.dispatch::<F>(loss_mode, grad_mode, w, pw, go);
-    });
-    sum
+    loss: Option<&'a mut [T]>,
+    grad: Option<&'a mut [T]>,
+}
+
+/// Runs a chunk at the given instruction-set level.
+fn run_chunk<T: Element, F: Formula>(level: Level, chunk: Chunk<'_, '_, T>) -> f64 {
+    match level {
+        Level::Scalar => chunk.run::<f64, F, Libm>(),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => {
+            // SAFETY: `simd::active()` never returns a level the CPU lacks.
+            unsafe { chunk_avx2::<T, F>(chunk) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => {
+            // SAFETY: as above.
+            unsafe { chunk_avx512::<T, F>(chunk) }
+        }
+        _ => chunk.run_poly::<F, BASELINE_HAS_FMA>(),
+    }
+}
+
+/// aarch64's baseline has FMA (and NEON); x86-64's has neither FMA nor AVX.
+const BASELINE_HAS_FMA: bool = cfg!(target_arch = "aarch64");
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn chunk_avx2<T: Element, F: Formula>(chunk: Chunk<'_, '_, T>) -> f64 {
+    chunk.run_poly::<F, true>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn chunk_avx512<T: Element, F: Formula>(chunk: Chunk<'_, '_, T>) -> f64 {
+    chunk.run_poly::<F, true>()
+}
+
+impl<T: Element> Chunk<'_, '_, T> {
+    /// The polynomial path. Losses are computed in the storage type: their two terms never cancel,
+    /// so a few ulp per operation stay a few ulp. Gradients can cancel ((1 - y) sigmoid(x) against
+    /// pw y sigmoid(-x)), which amplifies rounding by the ratio of term to result; for `f32` they are
+    /// computed in `f64`, which keeps them correctly rounded in practice.
+    #[inline(always)]
+    fn run_poly<F: Formula, const FMA: bool>(self) -> f64 {
+        if self.grad_mode != GRAD_NONE && std::mem::size_of::<T>() < std::mem::size_of::<f64>() {
+            self.run::<f64, F, Poly<FMA>>()
+        } else {
+            self.run::<T, F, Poly<FMA>>()
+        }
+    }
+
+    /// Walks the chunk's runs and hands each to the kernel specialised for the run's operands,
+    /// computing in `R` with the elementary functions of `M`. Inlined into each instruction-set
+    /// wrapper above, so that everything below is compiled for that instruction set.
+    #[inline(always)]
+    fn run<R: Element, F: Formula, M: Math>(self) -> f64 {
+        let Chunk {
+            problem,
+            plan,
+            index,
+            loss_mode,
+            grad_mode,
+            mut loss,
+            mut grad,
+        } = self;
+        let start = index * CHUNK;
+        let end = (start + CHUNK).min(plan.len());
+        let inner = plan.inner_strides();
+        let mut sum = 0.0;
+        plan.for_each_run(
+            start,
+            end,
+            #[inline(always)]
+            |position, len, offsets| {
+                let local = position - start;
+                let span = Span {
+                    x: &problem.input[position..position + len],
+                    y: &problem.target[position..position + len],
+                    scale: problem.grad_scale,
+                    loss: loss.as_deref_mut().map(|l| &mut l[local..local + len]),
+                    grad: grad.as_deref_mut().map(|g| &mut g[local..local + len]),
+                };
+                let w = problem.weight.run(offsets[0], inner[0], len);
+                let pw = problem.pos_weight.run(offsets[1], inner[1], len);
+                let go = problem.grad_output.run(offsets[2], inner[2], len);
+                sum += span.dispatch::<R, F, M>(loss_mode, grad_mode, w, pw, go);
+            },
+        );
+        sum
+    }
 }
 
 /// One run: input, target and outputs as slices of equal length.
@@ -209,25 +285,41 @@ struct Span<'s, T> {
     grad: Option<&'s mut [T]>,
 }
 
+/// Converts between the storage type and the compute type (a no-op when they are the same).
+#[inline(always)]
+fn cast<A: Element, B: Element>(v: A) -> B {
+    B::from_f64(v.to_f64())
+}
+
 /// An operand along a run, as the kernel reads it.
 trait Lane<T>: Copy {
-    fn at(self, i: usize) -> f64;
+    fn at<R: Element>(self, i: usize) -> R;
+    /// The operand over `len` elements from `start`.
+    fn window(self, start: usize, len: usize) -> Self;
 }
 
 #[derive(Clone, Copy)]
-struct Splat(f64);
+struct Splat<T>(T);
 
-impl<T> Lane<T> for Splat {
+impl<T: Element> Lane<T> for Splat<T> {
     #[inline(always)]
-    fn at(self, _: usize) -> f64 {
-        self.0
+    fn at<R: Element>(self, _: usize) -> R {
+        cast(self.0)
+    }
+    #[inline(always)]
+    fn window(self, _: usize, _: usize) -> Self {
+        self
     }
 }
 
 impl<T: Element> Lane<T> for &[T] {
     #[inline(always)]
-    fn at(self, i: usize) -> f64 {
-        self[i].to_f64()
+    fn at<R: Element>(self, i: usize) -> R {
+        cast(self[i])
+    }
+    #[inline(always)]
+    fn window(self, start: usize, len: usize) -> Self {
+        &self[start..start + len]
     }
 }
 
@@ -236,7 +328,7 @@ macro_rules! with_lane {
     ($run:expr, $name:ident => $body:expr) => {
         match $run {
             Run::Const(v) => {
-                let $name = Splat(v.to_f64());
+                let $name = Splat(v);
                 $body
             }
             Run::Slice(s) => {
@@ -247,7 +339,7 @@ macro_rules! with_lane {
     };
 }
 
-/// Calls `$f::<LOSS, GRAD>` with the run-time modes turned into constants.
+/// Calls `$call!(LOSS, GRAD)` with the run-time modes turned into constants.
 macro_rules! with_modes {
     ($loss:expr, $grad:expr, $call:ident) => {
         match ($loss, $grad) {
@@ -265,8 +357,14 @@ macro_rules! with_modes {
     };
 }
 
+/// Elements summed in separate accumulators, so that the sum vectorises without reordering.
+const LANES: usize = 16;
+/// Elements per block of the hot loop: a few vectors' worth, kept in L1.
+const BLOCK: usize = 256;
+
 impl<T: Element> Span<'_, T> {
-    fn dispatch<F: Formula>(
+    #[inline(always)]
+    fn dispatch<R: Element, F: Formula, M: Math>(
         self,
         loss_mode: u8,
         grad_mode: u8,
@@ -277,7 +375,7 @@ impl<T: Element> Span<'_, T> {
         with_lane!(w, w => with_lane!(pw, pw => with_lane!(go, go => {
             macro_rules! call {
                 ($l:ident, $g:ident) => {
-                    self.kernel::<F, $l, $g>(w, pw, go)
+                    self.kernel::<R, F, M, $l, $g>(w, pw, go)
                 };
             }
             with_modes!(loss_mode, grad_mode, call)
@@ -285,42 +383,74 @@ impl<T: Element> Span<'_, T> {
     }
 
     /// The hot loop, specialised for the run's operand kinds and the requested outputs.
+    ///
+    /// The run is walked in blocks of `BLOCK` elements. Within a block every slice is cut to the
+    /// block's length, so the compiler drops the bounds checks and vectorises the element loop;
+    /// losses to be summed go to a small buffer that is then added lane-wise into `LANES` `f64`
+    /// accumulators, combined pairwise at the end: a fixed order, whatever the thread count.
     #[inline(always)]
-    fn kernel<F: Formula, const LOSS: u8, const GRAD: u8>(
+    fn kernel<R: Element, F: Formula, M: Math, const LOSS: u8, const GRAD: u8>(
         self,
         w: impl Lane<T>,
         pw: impl Lane<T>,
         go: impl Lane<T>,
     ) -> f64 {
         let n = self.x.len();
-        let y = &self.y[..n];
-        let mut loss_out = self.loss.unwrap_or_default();
-        let mut grad_out = self.grad.unwrap_or_default();
-        if LOSS == LOSS_EACH {
-            loss_out = &mut loss_out[..n];
-        }
-        if GRAD != GRAD_NONE {
-            grad_out = &mut grad_out[..n];
-        }
-        let mut sum = 0.0;
-        for i in 0..n {
-            let Terms {
-                loss,
-                d_input,
-                d_target,
-            } = F::terms(self.x[i].to_f64(), y[i].to_f64(), w.at(i), pw.at(i));
-            if LOSS == LOSS_EACH {
-                loss_out[i] = T::from_f64(loss);
+        let (x, y) = (self.x, &self.y[..n]);
+        let loss_out = self.loss.unwrap_or_default();
+        let grad_out = self.grad.unwrap_or_default();
+        let scale: R = cast(self.scale);
+        let mut acc = [0.0f64; LANES];
+        let mut losses = [R::ZERO; BLOCK];
+        let mut start = 0;
+        while start < n {
+            let m = (n - start).min(BLOCK);
+            let (xb, yb) = (&x[start..start + m], &y[start..start + m]);
+            let (wb, pwb, gob) = (w.window(start, m), pw.window(start, m), go.window(start, m));
+            let lb: &mut [T] = if LOSS == LOSS_EACH {
+                &mut loss_out[start..start + m]
+            } else {
+                &mut []
+            };
+            let gb: &mut [T] = if GRAD != GRAD_NONE {
+                &mut grad_out[start..start + m]
+            } else {
+                &mut []
+            };
+            let sb = &mut losses[..m];
+            for i in 0..m {
+                let t = F::terms::<R, M>(cast(xb[i]), cast(yb[i]), wb.at(i), pwb.at(i));
+                if LOSS == LOSS_EACH {
+                    lb[i] = cast(t.loss);
+                }
+                if LOSS == LOSS_SUM {
+                    sb[i] = t.loss;
+                }
+                if GRAD == GRAD_INPUT {
+                    gb[i] = cast(gob.at::<R>(i) * scale * t.d_input);
+                } else if GRAD == GRAD_TARGET {
+                    gb[i] = cast(gob.at::<R>(i) * scale * t.d_target);
+                }
             }
             if LOSS == LOSS_SUM {
-                sum += loss;
+                // The last block may be short: what lies past it must add nothing.
+                losses[m..].fill(R::ZERO);
+                for group in losses.chunks_exact(LANES) {
+                    for (a, &v) in acc.iter_mut().zip(group) {
+                        *a += v.to_f64();
+                    }
+                }
             }
-            if GRAD == GRAD_INPUT {
-                grad_out[i] = T::from_f64(go.at(i) * self.scale * d_input);
-            } else if GRAD == GRAD_TARGET {
-                grad_out[i] = T::from_f64(go.at(i) * self.scale * d_target);
+            start += m;
+        }
+        // Pairwise, in a fixed order.
+        let mut width = LANES;
+        while width > 1 {
+            width /= 2;
+            for lane in 0..width {
+                acc[lane] += acc[lane + width];
             }
         }
-        sum
+        acc[0]
     }
 }

@@ -1,20 +1,24 @@
-//! The per-element loss formulas and their derivatives (GUIDE §3), evaluated in `f64`.
+//! The per-element loss formulas and their derivatives (GUIDE §3).
 //!
 //! Each formula returns the loss and both partial derivatives; the engine keeps only what a call
 //! asked for, and the compiler drops the arithmetic whose result is unused.
 
+use crate::element::{Element, Math};
+
 /// Loss and partial derivatives of one element, weight included.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Terms {
-    pub loss: f64,
-    pub d_input: f64,
-    pub d_target: f64,
+pub struct Terms<R> {
+    pub loss: R,
+    pub d_input: R,
+    pub d_target: R,
 }
 
+/// A loss, written once and branch-free (`if` on values only, which compiles to selects) so that
+/// the same code serves the `f64` reference path and the vectorised paths.
 pub trait Formula: Copy + Send + Sync + 'static {
     /// Whether input and target must lie in `[0, 1]`.
     const NEEDS_PROBABILITIES: bool;
-    fn terms(x: f64, y: f64, weight: f64, pos_weight: f64) -> Terms;
+    fn terms<R: Element, M: Math>(x: R, y: R, weight: R, pos_weight: R) -> Terms<R>;
 }
 
 /// `binary_cross_entropy_with_logits`: `input` holds logits.
@@ -33,31 +37,28 @@ impl Formula for WithLogits {
     /// y in [0, 1], so no digits cancel. The linear term is written `coef * |x|` and set to zero when
     /// `coef` is zero, which gives the exact limits at infinite logits instead of `inf * 0 = NaN`.
     #[inline(always)]
-    fn terms(x: f64, y: f64, w: f64, pw: f64) -> Terms {
+    fn terms<R: Element, M: Math>(x: R, y: R, w: R, pw: R) -> Terms<R> {
+        let (zero, one) = (R::ZERO, R::ONE);
         let a = x.abs();
-        let e = (-a).exp();
-        let sp = e.ln_1p();
-        let negative = x < 0.0;
-        let coef = if negative { pw * y } else { 1.0 - y };
-        let linear = if coef == 0.0 { 0.0 } else { coef * a };
-        let lw = 1.0 + (pw - 1.0) * y;
-        let loss = w * (linear + lw * sp);
+        let e = M::exp_neg(-a);
+        let sp = M::log1p(e);
+        let negative = x < zero;
+        let coef = if negative { pw * y } else { one - y };
+        let linear = if coef == zero { zero } else { coef * a };
+        let lw = M::mul_add(pw - one, y, one);
+        let loss = w * M::mul_add(lw, sp, linear);
 
         // sigmoid(x) and sigmoid(-x) from the same exponential.
-        let r = 1.0 / (1.0 + e);
-        let (sig, sig_neg) = if negative { (e * r, r) } else { (r, e * r) };
-        let d_input = w * ((1.0 - y) * sig - pw * y * sig_neg);
+        let r = one / (one + e);
+        let er = e * r;
+        let (sig, sig_neg) = if negative { (er, r) } else { (r, er) };
+        let d_input = w * ((one - y) * sig - pw * y * sig_neg);
 
         // d/dy = -x - (pw - 1) log sigmoid(x), with log sigmoid(x) = min(x, 0) - sp written out per
         // sign so that x = -inf gives +inf rather than inf - inf.
-        let slope = if !negative {
-            -x
-        } else if pw == 0.0 {
-            0.0
-        } else {
-            -pw * x
-        };
-        let d_target = w * (slope + (pw - 1.0) * sp);
+        let slope_negative = if pw == zero { zero } else { -pw * x };
+        let slope = if negative { slope_negative } else { -x };
+        let d_target = w * M::mul_add(pw - one, sp, slope);
         Terms {
             loss,
             d_input,
@@ -75,11 +76,13 @@ impl Formula for OnProbabilities {
     const NEEDS_PROBABILITIES: bool = true;
 
     #[inline(always)]
-    fn terms(p: f64, y: f64, w: f64, _pos_weight: f64) -> Terms {
-        let log_p = p.ln();
-        let log_q = (-p).ln_1p();
-        let loss = w * ((y - 1.0) * log_q.max(LOG_CLAMP) - y * log_p.max(LOG_CLAMP));
-        let d_input = w * (p - y) / (p * (1.0 - p)).max(PROBABILITY_GRAD_EPS);
+    fn terms<R: Element, M: Math>(p: R, y: R, w: R, _pos_weight: R) -> Terms<R> {
+        let one = R::ONE;
+        let clamp = R::from_f64(LOG_CLAMP);
+        let log_p = M::ln(p);
+        let log_q = M::log1p(-p);
+        let loss = w * ((y - one) * log_q.max(clamp) - y * log_p.max(clamp));
+        let d_input = w * (p - y) / (p * (one - p)).max(R::from_f64(PROBABILITY_GRAD_EPS));
         let d_target = w * (log_q - log_p);
         Terms {
             loss,

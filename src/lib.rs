@@ -9,6 +9,8 @@ pub mod engine;
 pub mod error;
 pub mod formulas;
 pub mod pool;
+pub mod simd;
+pub mod vmath;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -32,6 +32,28 @@ __all__ = [
 ]
 
 
+def _plain(
+    input: Any,
+    target: Any,
+    weight: Any,
+    pos_weight: Any,
+    size_average: Any,
+    reduce: Any,
+    reduction: Any,
+) -> bool:
+    """Whether a loss call may try the lean native path: two NumPy arrays, no weights, no legacy
+    arguments, a mean or a sum. The native side still checks dtypes, shapes and layout."""
+    return (
+        weight is None
+        and pos_weight is None
+        and size_average is None
+        and reduce is None
+        and (reduction == "mean" or reduction == "sum")
+        and type(input) is np.ndarray
+        and type(target) is np.ndarray
+    )
+
+
 def _evaluate(
     with_logits: bool,
     ops: Operands,
@@ -75,14 +97,16 @@ def _evaluate(
     )
     result = ops.result_dtype
     loss: Any = None
-    if want_loss:
-        if reduction == "none":
-            loss = loss_out.astype(result, copy=False)  # type: ignore[union-attr]
-        elif reduction == "sum":
-            loss = result.type(total)
-        else:
-            loss = result.type(total / n if n else np.nan)
-    grad = None if grad_out is None else grad_out.astype(result, copy=False)
+    # Narrowing to float16 rounds what is too large to inf, as NumPy's float16 arithmetic would.
+    with np.errstate(over="ignore"):
+        if want_loss:
+            if reduction == "none":
+                loss = loss_out.astype(result, copy=False)  # type: ignore[union-attr]
+            elif reduction == "sum":
+                loss = result.type(total)
+            else:
+                loss = result.type(total / n if n else np.nan)
+        grad = None if grad_out is None else grad_out.astype(result, copy=False)
     return loss, grad
 
 
@@ -97,6 +121,10 @@ def binary_cross_entropy_with_logits(
 ) -> Any:
     """Binary cross-entropy between logits ``input`` and ``target``, as
     ``torch.nn.functional.binary_cross_entropy_with_logits`` (exact limits at infinite logits)."""
+    if _plain(input, target, weight, pos_weight, size_average, reduce, reduction):
+        total = _core.reduced_loss(True, input, target, reduction == "mean")
+        if total is not None:
+            return input.dtype.type(total)
     reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=2)
     ops = operands(input, target, weight, pos_weight)
     return _evaluate(True, ops, reduction, want_loss=True)[0]
@@ -112,6 +140,10 @@ def binary_cross_entropy(
 ) -> Any:
     """Binary cross-entropy between probabilities ``input`` and ``target``, as
     ``torch.nn.functional.binary_cross_entropy`` (each log clamped at -100)."""
+    if _plain(input, target, weight, None, size_average, reduce, reduction):
+        total = _core.reduced_loss(False, input, target, reduction == "mean")
+        if total is not None:
+            return input.dtype.type(total)
     reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=2)
     ops = operands(input, target, weight)
     return _evaluate(False, ops, reduction, want_loss=True)[0]
