@@ -1,0 +1,49 @@
+"""Smoke test of the benchmark (python -m fastbce.bench): it runs and prints its table.
+
+No timing is asserted: benchmarks measure, tests assert results.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastbce import bench, get_num_threads
+
+
+def test_quick_run_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    threads = get_num_threads()
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("machine: ")
+    for header in ("kernel", "fastbce", "numpy", "speedup", "read x,y", "fastbce/read"):
+        assert header in out
+    for section in ("float32", "float64", "loss+grad", "bce(p)"):
+        assert section in out
+    assert "WARNING" not in out  # fastbce and NumPy agree on every kernel
+    assert get_num_threads() == threads
+
+
+def test_options_threads_and_json(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    threads = get_num_threads()
+    path = tmp_path / "bench.json"
+    argv = ["--quick", "--sizes", "64,1e3", "--dtypes", "float32", "--threads", "1,2"]
+    assert bench.main([*argv, "--repeat", "2", "--json", str(path)]) == 0
+    assert get_num_threads() == threads  # restored after timing other counts
+    results = json.loads(path.read_text())["results"]
+    assert {(r["backend"], r["threads"]) for r in results} >= {
+        ("fastbce", 1),
+        ("fastbce", 2),
+        ("numpy", None),
+        ("read", None),
+    }
+    assert {r["n"] for r in results} == {64, 1000}
+    assert all(len(r["times_s"]) == 2 and r["median_s"] > 0 for r in results)
+    assert "results written to" in capsys.readouterr().out
+
+
+def test_bad_option_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--sizes", "0"])
+    assert exc.value.code == 2
+    assert "--sizes" in capsys.readouterr().err
