@@ -151,7 +151,8 @@ pub fn evaluate<T: Element, F: Formula>(
         };
         run_chunk::<T, F>(level, chunk)
     })?;
-    Ok(sums.iter().sum())
+    // Folded from +0.0: `Sum` for floats starts at -0.0, and an empty sum must be +0.0.
+    Ok(sums.iter().fold(0.0, |a, b| a + b))
 }
 
 /// Splits an optional output into per-chunk pieces (or as many `None`s).
@@ -226,7 +227,7 @@ impl<T: Element> Chunk<'_, '_, T> {
     /// so a few ulp per operation stay a few ulp. Gradients can cancel ((1 - y) sigmoid(x) against
     /// pw y sigmoid(-x)), which amplifies rounding by the ratio of term to result; for `f32` they are
     /// computed in `f64`, which keeps them correctly rounded in practice.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn run_poly<F: Formula, const FMA: bool>(self) -> f64 {
         if self.grad_mode != GRAD_NONE && std::mem::size_of::<T>() < std::mem::size_of::<f64>() {
             self.run::<f64, F, Poly<FMA>>()
@@ -238,7 +239,7 @@ impl<T: Element> Chunk<'_, '_, T> {
     /// Walks the chunk's runs and hands each to the kernel specialised for the run's operands,
     /// computing in `R` with the elementary functions of `M`. Inlined into each instruction-set
     /// wrapper above, so that everything below is compiled for that instruction set.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn run<R: Element, F: Formula, M: Math>(self) -> f64 {
         let Chunk {
             problem,
@@ -363,7 +364,7 @@ const LANES: usize = 16;
 const BLOCK: usize = 256;
 
 impl<T: Element> Span<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn dispatch<R: Element, F: Formula, M: Math>(
         self,
         loss_mode: u8,
@@ -384,11 +385,14 @@ impl<T: Element> Span<'_, T> {
 
     /// The hot loop, specialised for the run's operand kinds and the requested outputs.
     ///
-    /// The run is walked in blocks of `BLOCK` elements. Within a block every slice is cut to the
-    /// block's length, so the compiler drops the bounds checks and vectorises the element loop;
-    /// losses to be summed go to a small buffer that is then added lane-wise into `LANES` `f64`
-    /// accumulators, combined pairwise at the end: a fixed order, whatever the thread count.
-    #[inline(always)]
+    /// The run is walked in blocks of `BLOCK` elements. Losses to be summed go to a small buffer
+    /// that is then added lane-wise into `LANES` `f64` accumulators, combined pairwise at the end:
+    /// a fixed order, whatever the thread count. A block holding a value that would take a narrow
+    /// compute type's intermediates out of range is computed in `f64` instead.
+    ///
+    /// Release builds inline all of this into each instruction-set wrapper; debug builds do not,
+    /// which keeps their stack frames small.
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn kernel<R: Element, F: Formula, M: Math, const LOSS: u8, const GRAD: u8>(
         self,
         w: impl Lane<T>,
@@ -399,9 +403,12 @@ impl<T: Element> Span<'_, T> {
         let (x, y) = (self.x, &self.y[..n]);
         let loss_out = self.loss.unwrap_or_default();
         let grad_out = self.grad.unwrap_or_default();
-        let scale: R = cast(self.scale);
+        let narrow = std::mem::size_of::<R>() < std::mem::size_of::<f64>();
         let mut acc = [0.0f64; LANES];
-        let mut losses = [R::ZERO; BLOCK];
+        // Losses to sum: in the compute type, so that the element loop is all of one width (a
+        // wider store halves the vector length), or in f64 for blocks recomputed wide.
+        let mut narrow_sums = [R::ZERO; BLOCK];
+        let mut wide_sums = [0.0f64; BLOCK];
         let mut start = 0;
         while start < n {
             let m = (n - start).min(BLOCK);
@@ -417,28 +424,26 @@ impl<T: Element> Span<'_, T> {
             } else {
                 &mut []
             };
-            let sb = &mut losses[..m];
-            for i in 0..m {
-                let t = F::terms::<R, M>(cast(xb[i]), cast(yb[i]), wb.at(i), pwb.at(i));
-                if LOSS == LOSS_EACH {
-                    lb[i] = cast(t.loss);
-                }
+            let extreme = compute_block::<T, R, F, M, LOSS, GRAD>(
+                (xb, yb, wb, pwb, gob),
+                self.scale,
+                (&mut *lb, &mut *gb, &mut narrow_sums[..m]),
+                narrow,
+            );
+            if !extreme {
                 if LOSS == LOSS_SUM {
-                    sb[i] = t.loss;
+                    add_lanes(&mut acc, &mut narrow_sums, m);
                 }
-                if GRAD == GRAD_INPUT {
-                    gb[i] = cast(gob.at::<R>(i) * scale * t.d_input);
-                } else if GRAD == GRAD_TARGET {
-                    gb[i] = cast(gob.at::<R>(i) * scale * t.d_target);
-                }
-            }
-            if LOSS == LOSS_SUM {
-                // The last block may be short: what lies past it must add nothing.
-                losses[m..].fill(R::ZERO);
-                for group in losses.chunks_exact(LANES) {
-                    for (a, &v) in acc.iter_mut().zip(group) {
-                        *a += v.to_f64();
-                    }
+            } else {
+                // Rare: recomputed in f64, overwriting what the narrow pass wrote.
+                compute_block::<T, f64, F, M, LOSS, GRAD>(
+                    (xb, yb, wb, pwb, gob),
+                    self.scale,
+                    (lb, gb, &mut wide_sums[..m]),
+                    false,
+                );
+                if LOSS == LOSS_SUM {
+                    add_lanes(&mut acc, &mut wide_sums, m);
                 }
             }
             start += m;
@@ -453,4 +458,53 @@ impl<T: Element> Span<'_, T> {
         }
         acc[0]
     }
+}
+
+/// Adds the first `m` values of `block` lane-wise into `acc` (zeroing the rest first, so that a
+/// short last block adds nothing past its end).
+#[inline(always)]
+fn add_lanes<S: Element>(acc: &mut [f64; LANES], block: &mut [S; BLOCK], m: usize) {
+    block[m..].fill(S::ZERO);
+    for group in block.chunks_exact(LANES) {
+        for (a, &v) in acc.iter_mut().zip(group) {
+            *a += v.to_f64();
+        }
+    }
+}
+
+/// One block of a run, every slice of the block's length, so the compiler drops the bounds checks
+/// and vectorises the loop. Inputs: `(x, y, weight, pos_weight, grad_output)`; outputs:
+/// `(losses, gradient, losses to sum)`, each empty when not requested. Computes in `R`; with
+/// `flag_extremes`, also returns whether any input value is extreme for `R`
+/// (`Formula::is_extreme`), in which case the caller recomputes the block wider.
+#[inline(always)]
+fn compute_block<T: Element, R: Element, F: Formula, M: Math, const LOSS: u8, const GRAD: u8>(
+    (x, y, w, pw, go): (&[T], &[T], impl Lane<T>, impl Lane<T>, impl Lane<T>),
+    scale: f64,
+    (loss, grad, sums): (&mut [T], &mut [T], &mut [R]),
+    flag_extremes: bool,
+) -> bool {
+    let m = x.len();
+    let (y, sums) = (&y[..m], &mut sums[..m]);
+    let scale: R = cast(scale);
+    // An integer OR-reduction, which vectorises where a `bool` one may not.
+    let mut extremes = 0u32;
+    for i in 0..m {
+        if flag_extremes {
+            extremes |= u32::from(F::is_extreme(x[i]));
+        }
+        let t = F::terms::<R, M>(cast(x[i]), cast(y[i]), w.at(i), pw.at(i));
+        if LOSS == LOSS_EACH {
+            loss[i] = cast(t.loss);
+        }
+        if LOSS == LOSS_SUM {
+            sums[i] = t.loss;
+        }
+        if GRAD == GRAD_INPUT {
+            grad[i] = cast(go.at::<R>(i) * scale * t.d_input);
+        } else if GRAD == GRAD_TARGET {
+            grad[i] = cast(go.at::<R>(i) * scale * t.d_target);
+        }
+    }
+    extremes != 0
 }

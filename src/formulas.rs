@@ -18,6 +18,9 @@ pub struct Terms<R> {
 pub trait Formula: Copy + Send + Sync + 'static {
     /// Whether input and target must lie in `[0, 1]`.
     const NEEDS_PROBABILITIES: bool;
+    /// Whether an input value takes a narrow type's intermediates out of their normal range
+    /// (underflow to subnormals, overflow), so that its block is better computed in `f64`.
+    fn is_extreme<T: Element>(x: T) -> bool;
     fn terms<R: Element, M: Math>(x: R, y: R, weight: R, pos_weight: R) -> Terms<R>;
 }
 
@@ -32,7 +35,16 @@ pub struct OnProbabilities;
 impl Formula for WithLogits {
     const NEEDS_PROBABILITIES: bool = false;
 
-    /// With `e = exp(-|x|)`, `sp = log1p(e)` and `lw = 1 + (pw - 1) y`:
+    /// Past |x| = 80, `exp(-|x|)` is near `f32`'s subnormal range and `|x| pw y` may overflow
+    /// (NaN, too, is sent down the `f64` path, where it stays NaN).
+    #[inline(always)]
+    // Negated on purpose: NaN compares false, and must count as extreme.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    fn is_extreme<T: Element>(x: T) -> bool {
+        !(x.abs() <= T::from_f64(80.0))
+    }
+
+    /// With `e = exp(-|x|)`, `sp = log1p(e)` and `lw = 1 + (pw - 1) y = (1 - y) + pw y`:
     /// `loss = w [ (x >= 0 ? x (1 - y) : -x pw y) + lw sp ]`, both terms non-negative for
     /// y in [0, 1], so no digits cancel. The linear term is written `coef * |x|` and set to zero when
     /// `coef` is zero, which gives the exact limits at infinite logits instead of `inf * 0 = NaN`.
@@ -45,7 +57,8 @@ impl Formula for WithLogits {
         let negative = x < zero;
         let coef = if negative { pw * y } else { one - y };
         let linear = if coef == zero { zero } else { coef * a };
-        let lw = M::mul_add(pw - one, y, one);
+        // (1 - y) + pw y: two non-negative terms, where 1 + (pw - 1) y cancels for small pw.
+        let lw = M::mul_add(pw, y, one - y);
         let loss = w * M::mul_add(lw, sp, linear);
 
         // sigmoid(x) and sigmoid(-x) from the same exponential.
@@ -74,6 +87,12 @@ pub const LOG_CLAMP: f64 = -100.0;
 
 impl Formula for OnProbabilities {
     const NEEDS_PROBABILITIES: bool = true;
+
+    /// Probabilities are checked to lie in [0, 1]; `ln` handles subnormal ones itself.
+    #[inline(always)]
+    fn is_extreme<T: Element>(_: T) -> bool {
+        false
+    }
 
     #[inline(always)]
     fn terms<R: Element, M: Math>(p: R, y: R, w: R, _pos_weight: R) -> Terms<R> {

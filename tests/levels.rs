@@ -130,7 +130,7 @@ fn f64_matches_reference_at_every_level() {
 }
 
 #[test]
-fn f32_within_one_ulp_of_f64_at_every_level() {
+fn f32_within_its_ulp_bounds_of_f64_at_every_level() {
     on_big_stack(|| {
         at_every_level(|| {
             let mut problems = Vec::new();
