@@ -175,7 +175,7 @@ def logits_elementwise(
     with np.errstate(all="ignore"):
         e = np.exp(-np.abs(x))
         sp = np.log1p(e)
-        lw = 1.0 + (pw - 1.0) * y
+        lw = (1.0 - y) + pw * y  # = 1 + (pw - 1) y, without its cancellation for small pw
         pos = x >= 0
         one_minus_y = 1.0 - y
         neg_coef = pw * y
@@ -195,9 +195,7 @@ def logits_elementwise(
     return loss, dx, dy
 
 
-def probs_elementwise(
-    p: Any, y: Any, weight: Any = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def probs_elementwise(p: Any, y: Any, weight: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-element (loss, d loss/d p, d loss/d y) of BCE on probabilities, in float64.
 
     loss = w [ (y - 1) max(log1p(-p), -100) - y max(log p, -100) ]
@@ -267,9 +265,7 @@ def reference_loss(function: str, *args: Any, **kwargs: Any) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def random_logits(
-    rng: np.random.Generator, shape: tuple[int, ...], scale: float = 4.0
-) -> np.ndarray:
+def random_logits(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 4.0) -> np.ndarray:
     return rng.standard_normal(shape) * scale
 
 
@@ -281,9 +277,7 @@ def random_input(rng: np.random.Generator, function: str, shape: tuple[int, ...]
     return random_logits(rng, shape) if function == LOGITS else random_probs(rng, shape)
 
 
-def random_target(
-    rng: np.random.Generator, shape: tuple[int, ...], soft: bool = True
-) -> np.ndarray:
+def random_target(rng: np.random.Generator, shape: tuple[int, ...], soft: bool = True) -> np.ndarray:
     if soft:
         return rng.uniform(0.0, 1.0, shape)
     return rng.integers(0, 2, shape).astype(np.float64)

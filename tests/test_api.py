@@ -179,9 +179,7 @@ def test_set_and_get_num_threads(n, restore_threads):
     # results are unaffected
     x = np.linspace(-5, 5, 1001)
     y = np.linspace(0, 1, 1001)
-    assert_close(
-        fastbce.binary_cross_entropy_with_logits(x, y), reference(LOGITS, x, y)[0], np.float64
-    )
+    assert_close(fastbce.binary_cross_entropy_with_logits(x, y), reference(LOGITS, x, y)[0], np.float64)
 
 
 def run_python(code: str, env_threads: str | None) -> subprocess.CompletedProcess:
@@ -250,9 +248,7 @@ def test_legacy_mapping_table():
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-@pytest.mark.parametrize(
-    "size_average,reduce", LEGACY, ids=[f"sa={a}-reduce={b}" for a, b in LEGACY]
-)
+@pytest.mark.parametrize("size_average,reduce", LEGACY, ids=[f"sa={a}-reduce={b}" for a, b in LEGACY])
 def test_legacy_arguments_functions(size_average, reduce, function):
     x, y, w = legacy_problem(function)
     f = getattr(fastbce, function)
@@ -281,9 +277,7 @@ def test_legacy_arguments_functions(size_average, reduce, function):
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-@pytest.mark.parametrize(
-    "size_average,reduce", LEGACY, ids=[f"sa={a}-reduce={b}" for a, b in LEGACY]
-)
+@pytest.mark.parametrize("size_average,reduce", LEGACY, ids=[f"sa={a}-reduce={b}" for a, b in LEGACY])
 def test_legacy_arguments_modules(size_average, reduce, function):
     x, y, w = legacy_problem(function)
     cls = CLASSES[function]

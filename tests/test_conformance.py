@@ -46,13 +46,9 @@ def check(actual: Any, case: Case, key: str, what: str) -> None:
     expected = case.arrays[key]
     actual_array = np.asarray(actual)
     assert actual_array.dtype == case.dtype, f"{what}: dtype {actual_array.dtype} != {case.dtype}"
-    assert actual_array.shape == expected.shape, (
-        f"{what}: shape {actual_array.shape} != {expected.shape}"
-    )
+    assert actual_array.shape == expected.shape, f"{what}: shape {actual_array.shape} != {expected.shape}"
     if key == "loss" and case.reduction != "none":
-        assert isinstance(actual, np.generic), (
-            f"{what}: a mean/sum is a NumPy scalar, got {type(actual)}"
-        )
+        assert isinstance(actual, np.generic), f"{what}: a mean/sum is a NumPy scalar, got {type(actual)}"
     assert_close(actual_array, expected, case.dtype, err_msg=f"{case.name} {what}")
 
 
@@ -203,9 +199,7 @@ def check_error_message(row: dict[str, Any], message: str) -> None:
         assert message_names_shape(message, y.shape), f"target shape not named: {message!r}"
     for name in ("weight", "pos_weight"):
         if name in kwargs and row["why"].startswith(name):
-            assert message_names_shape(message, kwargs[name].shape), (
-                f"{name} shape not named: {message!r}"
-            )
+            assert message_names_shape(message, kwargs[name].shape), f"{name} shape not named: {message!r}"
             assert message_names_shape(message, x.shape), f"input shape not named: {message!r}"
 
 
@@ -213,9 +207,7 @@ ENTRY_POINTS = ["function", "grad", "grad_target", "value_and_grad", "module"]
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
-@pytest.mark.parametrize(
-    "index", range(len(ERRORS)), ids=[f"{i}-{r['why']}" for i, r in enumerate(ERRORS)]
-)
+@pytest.mark.parametrize("index", range(len(ERRORS)), ids=[f"{i}-{r['why']}" for i, r in enumerate(ERRORS)])
 def test_errors(index, entry):
     row = ERRORS[index]
     exc, _ = expected_error(row)
@@ -260,19 +252,13 @@ def test_limits(index, dtype):
     row = LIMITS[index]
     x = np.array([row["input"]], dtype=dtype)
     y = np.array([row["target"]], dtype=dtype)
-    kwargs = (
-        {}
-        if row["pos_weight"] is None
-        else {"pos_weight": np.array([row["pos_weight"]], dtype=dtype)}
-    )
+    kwargs = {} if row["pos_weight"] is None else {"pos_weight": np.array([row["pos_weight"]], dtype=dtype)}
     exact_loss = np.array([row["exact_loss"]], dtype=dtype)
     exact_grad = np.array([row["exact_grad_input"]], dtype=dtype)
 
     loss = fastbce.binary_cross_entropy_with_logits(x, y, reduction="none", **kwargs)
     grad = fastbce.binary_cross_entropy_with_logits_grad(x, y, reduction="none", **kwargs)
-    vloss, vgrad = fastbce.binary_cross_entropy_with_logits_value_and_grad(
-        x, y, reduction="none", **kwargs
-    )
+    vloss, vgrad = fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y, reduction="none", **kwargs)
     for what, got, want in (
         ("loss", loss, exact_loss),
         ("grad_input", grad, exact_grad),

@@ -614,9 +614,7 @@ def test_range_check_reads_only_the_view():
 
 
 PARAMS = [
-    pytest.param(
-        row, function, kind, id=f"{row.id}-{'logits' if function == LOGITS else 'probs'}-{kind}"
-    )
+    pytest.param(row, function, kind, id=f"{row.id}-{'logits' if function == LOGITS else 'probs'}-{kind}")
     for row in ROWS
     for function in row.functions
     for kind in row.kinds
@@ -680,8 +678,6 @@ def test_module_reduction_error_through_every_method():
     y = np.array([1.0, 0.0])
     for cls in CLASSES.values():
         for method in ("__call__", "forward", "grad", "value_and_grad"):
-            with pytest.raises(
-                ValueError, match=re.escape("'avg' is not a valid value for reduction")
-            ):
+            with pytest.raises(ValueError, match=re.escape("'avg' is not a valid value for reduction")):
                 crit = cls(reduction="avg")
                 getattr(crit, method)(x, y)

@@ -90,9 +90,7 @@ def check_against_reference(
         arr = np.asarray(value)
         assert arr.dtype == dtype, f"{what} {key}: dtype {arr.dtype} != {dtype}"
         if key.startswith("grad") or key.startswith("vag_grad"):
-            assert arr.shape == x_arr.shape, (
-                f"{what} {key}: shape {arr.shape} != input {x_arr.shape}"
-            )
+            assert arr.shape == x_arr.shape, f"{what} {key}: shape {arr.shape} != input {x_arr.shape}"
         elif reduction == "none":
             assert isinstance(value, np.ndarray), f"{what} {key}: {type(value)}"
             assert arr.shape == x_arr.shape, f"{what} {key}: shape {arr.shape}"
@@ -135,9 +133,7 @@ def test_random_shapes(shape, function, dtype, reduction, rng):
     y = random_target(rng, shape, soft=bool(rng.integers(2))).astype(dtype)
     go = rng.uniform(-1, 1, shape).astype(dtype) if reduction == "none" else dtype(1.3)
     results = everything(function, x, y, reduction=reduction, grad_output=go)
-    check_against_reference(
-        results, function, x, y, reduction=reduction, grad_output=go, dtype=dtype
-    )
+    check_against_reference(results, function, x, y, reduction=reduction, grad_output=go, dtype=dtype)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -151,9 +147,7 @@ def test_weighted_random(function, dtype, reduction, rng):
     pw = rng.uniform(0.2, 5, (7,)).astype(dtype) if function == LOGITS else None
     go = rng.uniform(-1, 1, shape).astype(dtype) if reduction == "none" else dtype(0.7)
     results = everything(function, x, y, w, pw, reduction=reduction, grad_output=go)
-    check_against_reference(
-        results, function, x, y, w, pw, reduction=reduction, grad_output=go, dtype=dtype
-    )
+    check_against_reference(results, function, x, y, w, pw, reduction=reduction, grad_output=go, dtype=dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,9 +200,7 @@ LAYOUT_PARAMS = [(layout, shape) for layout, shapes in LAYOUT_SHAPES.items() for
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("function", FUNCTIONS)
-@pytest.mark.parametrize(
-    "layout,shape", LAYOUT_PARAMS, ids=[f"{la}-{s}" for la, s in LAYOUT_PARAMS]
-)
+@pytest.mark.parametrize("layout,shape", LAYOUT_PARAMS, ids=[f"{la}-{s}" for la, s in LAYOUT_PARAMS])
 def test_layouts(layout, shape, function, dtype, reduction, rng):
     x = random_input(rng, function, shape).astype(dtype)
     y = random_target(rng, shape).astype(dtype)
@@ -264,9 +256,7 @@ def test_big_endian(rng):
     expected = everything(LOGITS, x, y, reduction="none")
     results = everything(LOGITS, x.astype(">f8"), y.astype(">f8"), reduction="none")
     for key, value in expected.items():
-        np.testing.assert_array_equal(
-            np.asarray(results[key], dtype=np.float64), value, err_msg=key
-        )
+        np.testing.assert_array_equal(np.asarray(results[key], dtype=np.float64), value, err_msg=key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,9 +291,7 @@ BROADCAST_PARAMS = [(s, p) for s in BROADCAST_SHAPES for p in weight_patterns(s)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("function", FUNCTIONS)
-@pytest.mark.parametrize(
-    "shape,pattern", BROADCAST_PARAMS, ids=[f"{s}-{p}" for s, p in BROADCAST_PARAMS]
-)
+@pytest.mark.parametrize("shape,pattern", BROADCAST_PARAMS, ids=[f"{s}-{p}" for s, p in BROADCAST_PARAMS])
 def test_weight_broadcast(shape, pattern, function, dtype, reduction, rng):
     x = random_input(rng, function, shape).astype(dtype)
     y = random_target(rng, shape).astype(dtype)
@@ -320,9 +308,7 @@ def test_weight_broadcast(shape, pattern, function, dtype, reduction, rng):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(
-    "shape,pattern", BROADCAST_PARAMS, ids=[f"{s}-{p}" for s, p in BROADCAST_PARAMS]
-)
+@pytest.mark.parametrize("shape,pattern", BROADCAST_PARAMS, ids=[f"{s}-{p}" for s, p in BROADCAST_PARAMS])
 def test_pos_weight_broadcast(shape, pattern, dtype, reduction, rng):
     x = random_input(rng, LOGITS, shape).astype(dtype)
     y = random_target(rng, shape).astype(dtype)
@@ -351,9 +337,7 @@ def test_weight_dtype_does_not_change_result_dtype(rng):
         res = everything(LOGITS, x, y, w, w, reduction)
         for key, value in res.items():
             assert np.asarray(value).dtype == np.float32, key
-        check_against_reference(
-            res, LOGITS, x, y, w.astype(np.float32), w.astype(np.float32), reduction
-        )
+        check_against_reference(res, LOGITS, x, y, w.astype(np.float32), w.astype(np.float32), reduction)
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,9 +388,7 @@ def test_float16_overflow_is_inf_without_warning():
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-@pytest.mark.parametrize(
-    "target_dtype", [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64]
-)
+@pytest.mark.parametrize("target_dtype", [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64])
 @pytest.mark.parametrize("input_dtype", [np.float16, np.float32, np.float64])
 def test_integer_and_bool_targets(input_dtype, target_dtype, function, rng):
     shape = (5, 4)
@@ -440,9 +422,7 @@ def test_integer_inputs_compute_in_float64(dtype, function, rng):
     for reduction in REDUCTIONS:
         results = everything(function, x, y, reduction=reduction)
         check_against_reference(results, function, x, y, reduction=reduction, dtype=np.float64)
-        as_float = everything(
-            function, x.astype(np.float64), y.astype(np.float64), reduction=reduction
-        )
+        as_float = everything(function, x.astype(np.float64), y.astype(np.float64), reduction=reduction)
         check_identical(results, as_float, f"input {np.dtype(dtype)}")
 
 
@@ -501,9 +481,7 @@ def test_result_dtype_follows_numpy(input_dtype, target_dtype, function, rng):
     for reduction in ("none", "mean"):
         results = everything(function, x, y, reduction=reduction)
         for key, value in results.items():
-            assert np.asarray(value).dtype == expected, (
-                f"{key}: {np.asarray(value).dtype} != {expected}"
-            )
+            assert np.asarray(value).dtype == expected, f"{key}: {np.asarray(value).dtype} != {expected}"
         check_against_reference(results, function, x, y, reduction=reduction, dtype=expected)
 
 
@@ -563,11 +541,7 @@ def test_empty(shape, function, dtype):
         none = f.loss(x, y, reduction="none", **kw)
         total = f.loss(x, y, reduction="sum", **kw)
         mean = f.loss(x, y, reduction="mean", **kw)
-        grads = [
-            f.grad(x, y, reduction=r, wrt=wrt, **kw)
-            for r in REDUCTIONS
-            for wrt in ("input", "target")
-        ]
+        grads = [f.grad(x, y, reduction=r, wrt=wrt, **kw) for r in REDUCTIONS for wrt in ("input", "target")]
         vag = {r: f.value_and_grad(x, y, reduction=r, **kw) for r in REDUCTIONS}
         crit_mean = f.cls(reduction="mean")(x, y)
     assert isinstance(none, np.ndarray) and none.shape == shape and none.dtype == dtype
@@ -643,9 +617,7 @@ def test_float32_reductions_round_correctly(function):
         got = f.loss(x, y, weight=w, reduction=reduction)
         exact = float(reference(function, x, y, w, None, reduction)[0])
         ulp = float(np.spacing(np.float32(exact)))
-        assert abs(float(got) - exact) <= ulp, (
-            f"{reduction}: {got!r} vs exact {exact!r} (ulp {ulp})"
-        )
+        assert abs(float(got) - exact) <= ulp, f"{reduction}: {got!r} vs exact {exact!r} (ulp {ulp})"
 
 
 def test_concurrent_calls_from_python_threads():
@@ -900,9 +872,7 @@ def test_extreme_logits(dtype, pos_weight):
     loss = fastbce.binary_cross_entropy_with_logits(x, y, reduction="none", **kw)
     gx = fastbce.binary_cross_entropy_with_logits_grad(x, y, reduction="none", **kw)
     gy = fastbce.binary_cross_entropy_with_logits_grad(x, y, reduction="none", wrt="target", **kw)
-    vloss, vgx = fastbce.binary_cross_entropy_with_logits_value_and_grad(
-        x, y, reduction="none", **kw
-    )
+    vloss, vgx = fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y, reduction="none", **kw)
     ref_loss, ref_gx, ref_gy = reference(LOGITS, x, y, None, pos_weight, "none")
     nan_in = np.isnan(x)
     assert np.isnan(loss[nan_in]).all() and np.isnan(gx[nan_in]).all(), "NaN in -> NaN out"
@@ -1080,12 +1050,8 @@ def test_elementwise_reference_is_consistent_with_itself():
     pw = np.array([2.0, 0.5, 1.0, 3.0, 1.0])
     _, dx, dy = elementwise(LOGITS, x, y, None, pw)
     h = 1e-6
-    fdx = (
-        elementwise(LOGITS, x + h, y, None, pw)[0] - elementwise(LOGITS, x - h, y, None, pw)[0]
-    ) / (2 * h)
-    fdy = (
-        elementwise(LOGITS, x, y + h, None, pw)[0] - elementwise(LOGITS, x, y - h, None, pw)[0]
-    ) / (2 * h)
+    fdx = (elementwise(LOGITS, x + h, y, None, pw)[0] - elementwise(LOGITS, x - h, y, None, pw)[0]) / (2 * h)
+    fdy = (elementwise(LOGITS, x, y + h, None, pw)[0] - elementwise(LOGITS, x, y - h, None, pw)[0]) / (2 * h)
     np.testing.assert_allclose(dx, fdx, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(dy, fdy, rtol=1e-7, atol=1e-9)
     p = np.array([0.1, 0.5, 0.8])

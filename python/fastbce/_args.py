@@ -127,9 +127,7 @@ def operands(input: Any, target: Any, weight: Any = None, pos_weight: Any = None
     x = as_real_array("input", input)
     y = as_real_array("target", target)
     if x.shape != y.shape:
-        raise ValueError(
-            f"target of shape {y.shape} must have the same shape as input of shape {x.shape}"
-        )
+        raise ValueError(f"target of shape {y.shape} must have the same shape as input of shape {x.shape}")
     result, compute = dtypes(x, y)
     shape = x.shape
     return Operands(
@@ -145,7 +143,5 @@ def scalar_grad_output(grad_output: Any, reduction: str) -> float:
     """The upstream gradient of a mean or sum: one real number."""
     array = as_real_array("grad_output", grad_output)
     if array.ndim != 0:
-        raise ValueError(
-            f"grad_output must be a scalar for reduction={reduction!r}, got shape {array.shape}"
-        )
+        raise ValueError(f"grad_output must be a scalar for reduction={reduction!r}, got shape {array.shape}")
     return float(array)

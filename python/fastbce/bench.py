@@ -158,9 +158,7 @@ def _bind_numpy(kernel: str, a: np.ndarray, b: np.ndarray, threads: int) -> Call
     return lambda: fn(a, b)
 
 
-def _bind_fastbce(
-    kernel: str, a: np.ndarray, b: np.ndarray, threads: int
-) -> Call | None:
+def _bind_fastbce(kernel: str, a: np.ndarray, b: np.ndarray, threads: int) -> Call | None:
     if kernel == "loss":
         return lambda: fastbce.binary_cross_entropy_with_logits(a, b)
     if kernel == "loss+grad":
@@ -370,9 +368,7 @@ def run_cell(
     reference = kernel.numpy(a, b)
     contestants = [Contestant("read", None, lambda: a.sum() + b.sum())]
     for backend in (NUMPY, FASTBCE, *config.backends):
-        thread_counts: Sequence[int | None] = (
-            config.threads if backend.threaded else [None]
-        )
+        thread_counts: Sequence[int | None] = config.threads if backend.threaded else [None]
         for threads in thread_counts:
             call = backend.bind(kernel.name, a, b, threads or 1)
             if call is None:
@@ -384,10 +380,7 @@ def run_cell(
                 problem = disagreement(call(), reference, RTOL[dtype])
                 if problem:
                     who = backend.name + (f" ({threads} threads)" if threads else "")
-                    log(
-                        f"WARNING: {who} and NumPy disagree on {kernel.name}, {dtype}, "
-                        f"n={n:,}: {problem}"
-                    )
+                    log(f"WARNING: {who} and NumPy disagree on {kernel.name}, {dtype}, n={n:,}: {problem}")
             contestants.append(Contestant(backend.name, threads, call, prepare))
     measure(contestants, config.repeat, config.min_time)
     return [
@@ -406,9 +399,7 @@ def run_cell(
     ]
 
 
-def _setter(
-    set_threads: Callable[[int], None] | None, threads: int | None
-) -> Call | None:
+def _setter(set_threads: Callable[[int], None] | None, threads: int | None) -> Call | None:
     if set_threads is None or threads is None:
         return None
     return lambda: set_threads(threads)
@@ -429,9 +420,7 @@ def threads_restored(backends: Sequence[Backend]) -> Iterator[None]:
             set_threads(threads)
 
 
-def run(
-    config: Config, log: Callable[[str], None]
-) -> Iterator[tuple[str, list[Result]]]:
+def run(config: Config, log: Callable[[str], None]) -> Iterator[tuple[str, list[Result]]]:
     """Yields, dtype after dtype, the results for that dtype."""
     with threads_restored((FASTBCE, *config.backends)):
         for dtype in config.dtypes:
@@ -483,16 +472,13 @@ def format_rate(melem_per_s: float) -> str:
     return f"{melem_per_s:,.0f}" if melem_per_s >= 99.95 else f"{melem_per_s:#.3g}"
 
 
-def render_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1
-) -> str:
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
     """Columns sized to fit; the first ``left`` columns aligned left, the others right."""
     widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i < left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths))
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
         ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -528,11 +514,7 @@ def dtype_table(results: Sequence[Result], extra: Sequence[str]) -> str:
             numpy_r = index[(kernel, n, "numpy", None)]
             read = index[(kernel, n, "read", None)]
             mine = sorted(
-                (
-                    r
-                    for r in results
-                    if (r.kernel, r.n, r.backend) == (kernel, n, "fastbce")
-                ),
+                (r for r in results if (r.kernel, r.n, r.backend) == (kernel, n, "fastbce")),
                 key=lambda r: r.threads or 0,
             )
             for fb in mine:
@@ -606,10 +588,7 @@ def machine_line(m: dict[str, Any]) -> str:
 def legend(config: Config) -> str:
     width = max(len(k) for k in config.kernels)
     lines = [
-        (
-            f"inputs: x ~ N(0, {LOGIT_STD:g}) logits, y in {{0, 1}} labels, p = sigmoid(x); seed "
-            f"{config.seed}"
-        ),
+        (f"inputs: x ~ N(0, {LOGIT_STD:g}) logits, y in {{0, 1}} labels, p = sigmoid(x); seed {config.seed}"),
         (
             f"times: median of {config.repeat} interleaved runs, each at least "
             f"{format_seconds(config.min_time)} of repeated calls"
@@ -618,10 +597,8 @@ def legend(config: Config) -> str:
             "speedup: NumPy's time / fastbce's (how many times faster fastbce is); "
             "M/s: million elements per second"
         ),
-        (
-            "read x,y: x.sum() + y.sum(), reading both arrays once (the roofline); "
-            "fastbce/read: fastbce's time / that"
-        ),
+        ("read x,y: x.sum() + y.sum() in NumPy (one thread), reading both arrays once (the roofline)"),
+        "fastbce/read: fastbce's time / that",
     ]
     for name in config.kernels:
         k = KERNELS[name]
@@ -634,9 +611,7 @@ def legend(config: Config) -> str:
 # Files
 
 
-def write_json(
-    path: str, machine: dict[str, Any], config: Config, results: list[Result]
-) -> None:
+def write_json(path: str, machine: dict[str, Any], config: Config, results: list[Result]) -> None:
     document = {
         "machine": machine,
         "config": {
@@ -677,6 +652,15 @@ PLOT_COLORS = {
     "sklearn": "C2",
     "torch": "C3",
 }
+# Several thread counts: one backend's lines in shades of one colour, darker with more threads.
+PLOT_SHADES = {"fastbce": "Blues", "sklearn": "Greens", "torch": "Reds"}
+
+
+def _plot_color(plt: Any, backend: str, threads: int | None, counts: Sequence[int]) -> Any:
+    if threads is None or len(counts) < 2 or backend not in PLOT_SHADES:
+        return PLOT_COLORS.get(backend)
+    shade = 0.35 + 0.65 * sorted(counts).index(threads) / (len(counts) - 1)
+    return plt.get_cmap(PLOT_SHADES[backend])(shade)
 
 
 def no_matplotlib(path: str) -> str:
@@ -686,9 +670,7 @@ def no_matplotlib(path: str) -> str:
     )
 
 
-def write_plot(
-    path: str, machine: dict[str, Any], config: Config, results: list[Result]
-) -> str:
+def write_plot(path: str, machine: dict[str, Any], config: Config, results: list[Result]) -> str:
     """Throughput against size, one panel per dtype and kernel. Returns what happened."""
     try:
         matplotlib = importlib.import_module("matplotlib")
@@ -697,9 +679,7 @@ def write_plot(
     matplotlib.use("Agg")
     plt = importlib.import_module("matplotlib.pyplot")
     rows, cols = len(config.dtypes), len(config.kernels)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, sharex=True
-    )
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, sharex=True)
     for i, dtype in enumerate(config.dtypes):
         for j, kernel in enumerate(config.kernels):
             ax = axes[i][j]
@@ -707,23 +687,18 @@ def write_plot(
             series = dict.fromkeys((r.backend, r.threads) for r in mine)
             for backend, threads in series:
                 points = sorted(
-                    (r.n, r.melem_per_s)
-                    for r in mine
-                    if (r.backend, r.threads) == (backend, threads)
+                    (r.n, r.melem_per_s) for r in mine if (r.backend, r.threads) == (backend, threads)
                 )
                 label = "read x,y (roofline)" if backend == "read" else backend
                 if threads is not None and len(config.threads) > 1:
                     label += f", {threads} thread{'s' if threads > 1 else ''}"
-                marker = (
-                    "os^Dv<>p"[config.threads.index(threads) % 8] if threads else "o"
-                )
                 ax.plot(
                     *zip(*points),
                     linestyle="--" if backend == "read" else "-",
-                    marker="" if backend == "read" else marker,
-                    color=PLOT_COLORS.get(backend, None),
+                    marker="" if backend == "read" else "o",
+                    color=_plot_color(plt, backend, threads, config.threads),
                     label=label,
-                    markersize=3.5,
+                    markersize=3,
                 )
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -824,18 +799,14 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="small sizes and few runs: a smoke test in seconds",
     )
-    p.add_argument(
-        "--plot", metavar="PATH", help="write a PNG of throughput vs size (matplotlib)"
-    )
+    p.add_argument("--plot", metavar="PATH", help="write a PNG of throughput vs size (matplotlib)")
     p.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     p.add_argument(
         "--sklearn",
         action="store_true",
         help="also time scikit-learn's HalfBinomialLoss (with the same thread counts)",
     )
-    p.add_argument(
-        "--torch", action="store_true", help="also time torch.nn.functional (CPU)"
-    )
+    p.add_argument("--torch", action="store_true", help="also time torch.nn.functional (CPU)")
     return p
 
 
