@@ -147,14 +147,22 @@ fn evaluate_typed<T: Element + numpy::Element>(
     };
     let request = Request { loss, grad };
     let with_logits = call.with_logits;
-    let compute = move || {
-        if with_logits {
-            evaluate::<T, WithLogits>(&problem, request)
-        } else {
-            evaluate::<T, OnProbabilities>(&problem, request)
-        }
-    };
-    detached_if_large(py, problem.input.len(), compute).map_err(to_py_err)
+    let n = problem.input.len();
+    detached_if_large(py, n, move || evaluate_loss(with_logits, &problem, request))
+        .map_err(to_py_err)
+}
+
+/// Evaluates the with-logits loss or the loss on probabilities.
+fn evaluate_loss<T: Element>(
+    with_logits: bool,
+    problem: &Problem<'_, T>,
+    request: Request<'_, T>,
+) -> Result<f64, KernelError> {
+    if with_logits {
+        evaluate::<T, WithLogits>(problem, request)
+    } else {
+        evaluate::<T, OnProbabilities>(problem, request)
+    }
 }
 
 /// Below this many elements a call takes less time than releasing and re-taking the GIL.
@@ -202,11 +210,7 @@ fn reduced_typed<T: Element + numpy::Element>(
         grad: None,
     };
     let total = detached_if_large(py, xs.len(), || {
-        if with_logits {
-            evaluate::<T, WithLogits>(&problem, request)
-        } else {
-            evaluate::<T, OnProbabilities>(&problem, request)
-        }
+        evaluate_loss(with_logits, &problem, request)
     })
     .map_err(to_py_err)?;
     Ok(Some(if mean { total / xs.len() as f64 } else { total }))
