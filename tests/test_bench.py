@@ -47,3 +47,13 @@ def test_bad_option_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         bench.main(["--sizes", "0"])
     assert exc.value.code == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_batch_scoring_mode_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
+    before = get_num_threads()
+    assert bench.main(["--quick", "--sizes", "64", "--kernels", "loss", "--batch-scoring", "1,2"]) == 0
+    out = capsys.readouterr().out
+    assert "batch scoring: k Python threads" in out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"])]
+    assert [r[0] for r in rows[-2:]] == ["1", "2"]
+    assert get_num_threads() == before

@@ -28,6 +28,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -751,6 +752,47 @@ def _choices(text: str, allowed: Sequence[str]) -> tuple[str, ...]:
     return values
 
 
+def batch_scoring(
+    workers: Sequence[int], batch: int, calls: int, repeat: int, seed: int = SEED
+) -> list[tuple[int, float]]:
+    """A batch-scoring service: k Python threads each scoring its own batches (per-row float32
+    losses, reduction "none") with fastbce's own pool at one thread, so that the parallelism comes
+    from the callers. Returns (k, median million rows per second) for each k."""
+    inputs = [make_inputs(batch, "float32", seed + i) for i in range(8)]
+
+    def once(k: int) -> float:
+        def work() -> None:
+            for i in range(calls):
+                batch_inputs = inputs[i % len(inputs)]
+                fastbce.binary_cross_entropy_with_logits(batch_inputs.x, batch_inputs.y, reduction="none")
+
+        threads = [threading.Thread(target=work) for _ in range(k)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return k * calls * batch / (time.perf_counter() - start) / 1e6
+
+    before = fastbce.get_num_threads()
+    fastbce.set_num_threads(1)
+    try:
+        once(1)  # warm-up
+        return [(k, statistics.median(once(k) for _ in range(repeat))) for k in workers]
+    finally:
+        fastbce.set_num_threads(before)
+
+
+def batch_scoring_table(rates: Sequence[tuple[int, float]], batch: int) -> str:
+    one = rates[0][1] if rates and rates[0][0] == 1 else None
+    rows = [[str(k), format_rate(r), "" if one is None else format_ratio(r / one)] for k, r in rates]
+    title = (
+        f"batch scoring: k Python threads, each scoring float32 batches of {batch:,} rows "
+        "(reduction='none', fastbce.set_num_threads(1))"
+    )
+    return title + "\n" + render_table(["callers", "M rows/s", "vs 1 caller"], rows)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m fastbce.bench",
@@ -807,6 +849,12 @@ def parser() -> argparse.ArgumentParser:
         help="also time scikit-learn's HalfBinomialLoss (with the same thread counts)",
     )
     p.add_argument("--torch", action="store_true", help="also time torch.nn.functional (CPU)")
+    p.add_argument(
+        "--batch-scoring",
+        type=_positive_ints,
+        metavar="K,K,...",
+        help="also time k Python threads scoring their own batches, for each k (e.g. 1,2)",
+    )
     return p
 
 
@@ -857,6 +905,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         write_json(args.json, machine, config, results)
         print(f"\nresults written to {args.json}")
+    if args.batch_scoring:
+        batch = 10_000 if args.quick else 100_000
+        calls = 200 if args.quick else 100
+        repeat = QUICK_REPEAT if args.quick else DEFAULT_REPEAT
+        rates = batch_scoring(args.batch_scoring, batch, calls, repeat, args.seed)
+        print("\n" + batch_scoring_table(rates, batch))
     if plot:
         print("\n" + write_plot(plot, machine, config, results))
     return 0
