@@ -485,3 +485,46 @@ fn plan_runs_cover_ranges_with_the_right_offsets() {
         }
     });
 }
+
+/// Index arithmetic is 64-bit: a plan over more than 2^32 elements (no input buffers are needed to
+/// walk it) gives the right row offsets and run lengths past 2^32.
+#[test]
+fn plan_positions_past_two_to_the_32() {
+    let cols = (1usize << 31) + 5;
+    let shape = [3usize, cols];
+    let column = [10.0f32, 20.0, 30.0];
+    let weight = Operand::Array {
+        data: &column,
+        shape: &[3, 1],
+    };
+    let one = Operand::Const(1.0f32);
+    let plan = fastbce::broadcast::Plan::new(
+        &shape,
+        [
+            ("weight", &weight),
+            ("pos_weight", &one),
+            ("grad_output", &one),
+        ],
+    )
+    .expect("a column weight broadcasts");
+    assert_eq!(plan.len(), 3 * cols);
+    assert_eq!(
+        plan.inner_strides()[0],
+        0,
+        "the column weight is constant along a row"
+    );
+    // 2^32 + 11 lies in row 2 (which starts at 2 * cols = 2^32 + 10), column 1.
+    let start = (1usize << 32) + 11;
+    let mut runs = Vec::new();
+    plan.for_each_run(start, start + 100, |position, len, offsets| {
+        runs.push((position, len, offsets[0]))
+    });
+    assert_eq!(runs, vec![(start, 100, 2)]);
+    // A range that crosses from row 1 into row 2.
+    let cross = 2 * cols - 3;
+    let mut runs = Vec::new();
+    plan.for_each_run(cross, cross + 7, |position, len, offsets| {
+        runs.push((position, len, offsets[0]))
+    });
+    assert_eq!(runs, vec![(cross, 3, 1), (2 * cols, 4, 2)]);
+}

@@ -223,3 +223,21 @@ def test_repeated_calls_do_not_leak():
     batch(34_000)  # ~100,000 calls
     grown = _rss_bytes() - start
     assert grown < 16 * 2**20, f"resident memory grew by {grown / 2**20:.1f} MiB over 100,000 calls"
+
+
+@pytest.mark.parametrize(
+    "bad, exception, name",
+    [
+        ([[1.0, 2.0], [3.0]], ValueError, "input"),  # ragged list
+        (np.array([1.0, "a"], dtype=object), TypeError, "input"),
+        ([1 + 2j, 3 + 0j], TypeError, "input"),
+    ],
+)
+def test_ragged_object_and_complex_inputs_are_refused_by_name(bad, exception, name):
+    for call in (
+        lambda: fb.binary_cross_entropy_with_logits(bad, [1.0, 0.0]),
+        lambda: fb.binary_cross_entropy_with_logits_value_and_grad(bad, [1.0, 0.0]),
+        lambda: fb.BCELoss()(bad, [1.0, 0.0]),
+    ):
+        with pytest.raises(exception, match=name):
+            call()
