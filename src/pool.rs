@@ -43,19 +43,22 @@ pub fn set_num_threads(threads: usize) -> Result<(), KernelError> {
 }
 
 pub fn get_num_threads() -> usize {
-    match state().threads {
-        0 => machine_threads(),
-        n => n,
+    state().effective_threads()
+}
+
+impl PoolState {
+    fn effective_threads(&self) -> usize {
+        match self.threads {
+            0 => machine_threads(),
+            n => n,
+        }
     }
 }
 
 /// The pool to run on, or `None` when one thread is all there is to use.
 fn current_pool() -> Result<Option<Arc<ThreadPool>>, KernelError> {
     let mut st = state();
-    let threads = match st.threads {
-        0 => machine_threads(),
-        n => n,
-    };
+    let threads = st.effective_threads();
     if threads <= 1 {
         return Ok(None);
     }

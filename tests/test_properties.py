@@ -96,7 +96,10 @@ def tolerance(dtype):
     return 1e-5 if dtype == np.float32 else 1e-12
 
 
-def check(got, want, scale, dtype, tiny):
+def check(got, want, scale, dtype):
+    """`got` within the dtype's tolerance of `want`, relative to `scale`, plus a floor below the
+    dtype's smallest normal number; NaN matches NaN and an infinity itself."""
+    tiny = 1e-37 if dtype == np.float32 else 1e-300
     got = np.asarray(got, np.float64)
     want = np.broadcast_to(want, got.shape)
     scale = np.broadcast_to(scale, got.shape)
@@ -115,6 +118,21 @@ def reduce(values, reduction):
     if reduction == "sum":
         return total
     return total / values.size if values.size else np.nan
+
+
+def check_loss_and_grad(loss, grad, ref_loss, ref_grad, grad_scale, shape, dtype, reduction):
+    """Per-element losses are their own scale (both terms of each are non-negative); a reduction
+    of finite losses is checked against their float64 sum; the gradient against the reference's,
+    relative to the size of its terms."""
+    ref_loss = np.broadcast_to(ref_loss, shape)
+    if reduction == "none":
+        check(loss, ref_loss, ref_loss, dtype)
+    elif np.isfinite(ref_loss).all():
+        want = reduce(ref_loss, reduction)
+        check(loss, want, want, dtype)
+    n = max(np.prod(shape, dtype=np.int64), 1)
+    g_scale = 1.0 / n if reduction == "mean" else 1.0
+    check(grad, ref_grad * g_scale, grad_scale * g_scale, dtype)
 
 
 @given(data=st.data(), dtype=DTYPES, reduction=REDUCTIONS)
@@ -137,19 +155,7 @@ def test_with_logits_matches_reference(data, dtype, reduction):
     ref_loss, ref_grad, grad_scale = logits_reference(
         x.astype(np.float64), y.astype(np.float64), f64(w, 1.0), f64(pw, 1.0)
     )
-    ref_loss = np.broadcast_to(ref_loss, shape)
-    # A reduction of finite terms is checked against its float64 sum; per element within 4e-... of
-    # the loss itself (both its terms are non-negative, so the loss is its own scale).
-    if reduction == "none":
-        check(loss, ref_loss, ref_loss, dtype, tiny=1e-37 if dtype == np.float32 else 1e-300)
-    elif np.isfinite(ref_loss).all():
-        want = reduce(ref_loss, reduction)
-        check(loss, want, want, dtype, tiny=1e-37 if dtype == np.float32 else 1e-300)
-    n = max(np.prod(shape, dtype=np.int64), 1)
-    g_scale = 1.0 / n if reduction == "mean" else 1.0
-    check(
-        grad, ref_grad * g_scale, grad_scale * g_scale, dtype, tiny=1e-37 if dtype == np.float32 else 1e-300
-    )
+    check_loss_and_grad(loss, grad, ref_loss, ref_grad, grad_scale, shape, dtype, reduction)
 
 
 @given(data=st.data(), dtype=DTYPES, reduction=REDUCTIONS)
@@ -165,14 +171,4 @@ def test_on_probabilities_matches_reference(data, dtype, reduction):
 
     w64 = np.float64(1.0) if w is None else w.astype(np.float64)
     ref_loss, ref_grad, grad_scale = probs_reference(p.astype(np.float64), y.astype(np.float64), w64)
-    ref_loss = np.broadcast_to(ref_loss, shape)
-    if reduction == "none":
-        check(loss, ref_loss, ref_loss, dtype, tiny=1e-37 if dtype == np.float32 else 1e-300)
-    else:
-        want = reduce(ref_loss, reduction)
-        check(loss, want, want, dtype, tiny=1e-37 if dtype == np.float32 else 1e-300)
-    n = max(np.prod(shape, dtype=np.int64), 1)
-    g_scale = 1.0 / n if reduction == "mean" else 1.0
-    check(
-        grad, ref_grad * g_scale, grad_scale * g_scale, dtype, tiny=1e-37 if dtype == np.float32 else 1e-300
-    )
+    check_loss_and_grad(loss, grad, ref_loss, ref_grad, grad_scale, shape, dtype, reduction)
