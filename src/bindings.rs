@@ -89,6 +89,9 @@ struct Call<'a, 'py> {
     loss_sum: bool,
     grad_out: Option<&'a Bound<'py, PyAny>>,
     wrt: Wrt,
+    mask: Option<&'a Bound<'py, PyAny>>,
+    label_smoothing: f64,
+    hess_out: Option<&'a Bound<'py, PyAny>>,
 }
 
 fn evaluate_typed<T: Element + numpy::Element>(
@@ -109,6 +112,7 @@ fn evaluate_typed<T: Element + numpy::Element>(
         .grad_output
         .map(|a| readonly::<T>("grad_output", a))
         .transpose()?;
+    let mask = call.mask.map(|a| readonly::<T>("mask", a)).transpose()?;
     let mut loss_out = call
         .loss_out
         .map(|a| readwrite::<T>("loss output", a))
@@ -116,6 +120,10 @@ fn evaluate_typed<T: Element + numpy::Element>(
     let mut grad_out = call
         .grad_out
         .map(|a| readwrite::<T>("gradient output", a))
+        .transpose()?;
+    let mut hess_out = call
+        .hess_out
+        .map(|a| readwrite::<T>("hessian output", a))
         .transpose()?;
 
     let problem = Problem {
@@ -126,6 +134,8 @@ fn evaluate_typed<T: Element + numpy::Element>(
         pos_weight: operand("pos_weight", &pos_weight)?,
         grad_output: operand("grad_output", &grad_output)?,
         grad_scale: call.grad_scale,
+        mask: operand("mask", &mask)?,
+        label_smoothing: call.label_smoothing,
     };
     let not_contiguous =
         |what: &str| PyValueError::new_err(format!("{what}: expected a C-contiguous array"));
@@ -145,7 +155,14 @@ fn evaluate_typed<T: Element + numpy::Element>(
         )),
         None => None,
     };
-    let request = Request { loss, grad };
+    let hess = match hess_out.as_mut() {
+        Some(out) => Some(
+            out.as_slice_mut()
+                .map_err(|_| not_contiguous("hessian output"))?,
+        ),
+        None => None,
+    };
+    let request = Request { loss, grad, hess };
     let with_logits = call.with_logits;
     let n = problem.input.len();
     detached_if_large(py, n, move || evaluate_loss(with_logits, &problem, request))
@@ -208,6 +225,7 @@ fn reduced_typed<T: Element + numpy::Element>(
     let request = Request {
         loss: LossOut::Sum,
         grad: None,
+        hess: None,
     };
     let total = detached_if_large(py, xs.len(), || {
         evaluate_loss(with_logits, &problem, request)
@@ -238,7 +256,7 @@ fn reduced_loss(
 /// one dtype (float32 or float64); outputs are writeable arrays of that dtype and the input's size.
 /// Returns the sum of the losses when `loss_sum`, else 0.
 #[pyfunction]
-#[pyo3(signature = (with_logits, input, target, weight, pos_weight, grad_output, grad_scale, loss_out, loss_sum, grad_out, wrt_target))]
+#[pyo3(signature = (with_logits, input, target, weight, pos_weight, grad_output, grad_scale, loss_out, loss_sum, grad_out, wrt_target, mask=None, label_smoothing=0.0, hess_out=None))]
 #[allow(clippy::too_many_arguments)]
 fn bce<'py>(
     py: Python<'py>,
@@ -253,6 +271,9 @@ fn bce<'py>(
     loss_sum: bool,
     grad_out: Option<&Bound<'py, PyAny>>,
     wrt_target: bool,
+    mask: Option<&Bound<'py, PyAny>>,
+    label_smoothing: f64,
+    hess_out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<f64> {
     let call = Call {
         with_logits,
@@ -266,6 +287,9 @@ fn bce<'py>(
         loss_sum,
         grad_out,
         wrt: if wrt_target { Wrt::Target } else { Wrt::Input },
+        mask,
+        label_smoothing,
+        hess_out,
     };
     if input.cast::<PyArrayDyn<f32>>().is_ok() {
         evaluate_typed::<f32>(py, call)

@@ -1,4 +1,4 @@
-//! Broadcasting of weight, pos_weight and grad_output over the input's shape, without
+//! Broadcasting of weight, pos_weight, grad_output and mask over the input's shape, without
 //! materialising the broadcast.
 //!
 //! The input's shape is simplified once (dimensions of size 1 dropped, adjacent dimensions merged
@@ -23,7 +23,7 @@ pub enum Run<'a, T> {
     Slice(&'a [T]),
 }
 
-pub const OPERANDS: usize = 3;
+pub const OPERANDS: usize = 4;
 
 /// The simplified iteration space shared by the input and its broadcast operands.
 #[derive(Clone, Debug)]
@@ -91,18 +91,17 @@ impl Plan {
         operands: [(&'static str, &Operand<'_, T>); OPERANDS],
     ) -> Result<Plan, KernelError> {
         let len = element_count(shape)?;
-        let per_operand = [
-            broadcast_strides(operands[0].0, operands[0].1, shape)?,
-            broadcast_strides(operands[1].0, operands[1].1, shape)?,
-            broadcast_strides(operands[2].0, operands[2].1, shape)?,
-        ];
+        let mut per_operand: [Vec<usize>; OPERANDS] = Default::default();
+        for (strides, (what, operand)) in per_operand.iter_mut().zip(operands) {
+            *strides = broadcast_strides(what, operand, shape)?;
+        }
         let mut dims: Vec<usize> = Vec::with_capacity(shape.len());
         let mut strides: Vec<[usize; OPERANDS]> = Vec::with_capacity(shape.len());
         for (d, &extent) in shape.iter().enumerate() {
             if extent == 1 {
                 continue;
             }
-            let these = [per_operand[0][d], per_operand[1][d], per_operand[2][d]];
+            let these: [usize; OPERANDS] = std::array::from_fn(|k| per_operand[k][d]);
             // Merge into the previous dimension when, for every operand, stepping over this whole
             // dimension equals one step of the previous one.
             if let (Some(prev_extent), Some(prev)) = (dims.last_mut(), strides.last_mut()) {

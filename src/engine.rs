@@ -34,6 +34,12 @@ pub struct Problem<'a, T> {
     pub grad_output: Operand<'a, T>,
     /// The scalar upstream gradient (and the 1/N of a mean), applied in `f64`.
     pub grad_scale: f64,
+    /// Which elements count: where it is zero, an element adds nothing to a sum and its loss,
+    /// gradient and hessian are zero, whatever its values (NaN included).
+    pub mask: Operand<'a, T>,
+    /// ε of label smoothing: the target `y` becomes `y (1 - ε) + ε / 2`, formed in the storage
+    /// type's precision. 0 leaves targets as they are.
+    pub label_smoothing: f64,
 }
 
 /// What becomes of the per-element losses.
@@ -54,6 +60,9 @@ pub struct Request<'a, T> {
     pub loss: LossOut<'a, T>,
     /// A gradient and what it is taken with respect to.
     pub grad: Option<(&'a mut [T], Wrt)>,
+    /// The second derivative with respect to the input, beside a gradient with respect to the
+    /// input and no loss (what gradient boosting asks for).
+    pub hess: Option<&'a mut [T]>,
 }
 
 impl<'a, T: Element> Problem<'a, T> {
@@ -68,6 +77,8 @@ impl<'a, T: Element> Problem<'a, T> {
             pos_weight: Operand::Const(one),
             grad_output: Operand::Const(one),
             grad_scale: 1.0,
+            mask: Operand::Const(one),
+            label_smoothing: 0.0,
         }
     }
 }
@@ -80,6 +91,8 @@ const LOSS_SUM: u8 = 2;
 const GRAD_NONE: u8 = 0;
 const GRAD_INPUT: u8 = 1;
 const GRAD_TARGET: u8 = 2;
+// The gradient with respect to the input and the hessian.
+const GRAD_HESS: u8 = 3;
 
 /// Evaluates `problem` with formula `F`, writing what `request` asks for; returns the sum of the
 /// losses for `LossOut::Sum` (else 0).
@@ -107,12 +120,22 @@ pub fn evaluate<T: Element, F: Formula>(
     if let Some((grad, _)) = &request.grad {
         check_len("gradient output", grad.len())?;
     }
+    if let Some(hess) = &request.hess {
+        check_len("hessian output", hess.len())?;
+        let with_input_grad = matches!(request.grad, Some((_, Wrt::Input)));
+        if !with_input_grad || !matches!(request.loss, LossOut::Skip) {
+            return Err(KernelError::Unsupported {
+                what: "a hessian is computed beside the input gradient alone",
+            });
+        }
+    }
     let plan = Plan::new(
         problem.shape,
         [
             ("weight", &problem.weight),
             ("pos_weight", &problem.pos_weight),
             ("grad_output", &problem.grad_output),
+            ("mask", &problem.mask),
         ],
     )?;
     if F::NEEDS_PROBABILITIES {
@@ -125,10 +148,11 @@ pub fn evaluate<T: Element, F: Formula>(
         LossOut::Each(out) => (LOSS_EACH, Some(out)),
         LossOut::Sum => (LOSS_SUM, None),
     };
-    let grad_mode = match &request.grad {
-        None => GRAD_NONE,
-        Some((_, Wrt::Input)) => GRAD_INPUT,
-        Some((_, Wrt::Target)) => GRAD_TARGET,
+    let grad_mode = match (&request.grad, &request.hess) {
+        (None, _) => GRAD_NONE,
+        (Some((_, Wrt::Input)), None) => GRAD_INPUT,
+        (Some((_, Wrt::Input)), Some(_)) => GRAD_HESS,
+        (Some((_, Wrt::Target)), _) => GRAD_TARGET,
     };
     if loss_mode == LOSS_SKIP && grad_mode == GRAD_NONE {
         return Ok(0.0);
@@ -137,9 +161,15 @@ pub fn evaluate<T: Element, F: Formula>(
     let chunks = n.div_ceil(CHUNK);
     let loss_parts = split(loss_each, chunks);
     let grad_parts = split(request.grad.map(|(g, _)| g), chunks);
-    let tasks: Vec<_> = loss_parts.into_iter().zip(grad_parts).enumerate().collect();
+    let hess_parts = split(request.hess, chunks);
+    let tasks: Vec<_> = loss_parts
+        .into_iter()
+        .zip(grad_parts)
+        .zip(hess_parts)
+        .enumerate()
+        .collect();
     let level = simd::active();
-    let sums = pool::map_ordered(tasks, |(index, (loss, grad))| {
+    let sums = pool::map_ordered(tasks, |(index, ((loss, grad), hess))| {
         let chunk = Chunk {
             problem,
             plan: &plan,
@@ -148,6 +178,7 @@ pub fn evaluate<T: Element, F: Formula>(
             grad_mode,
             loss,
             grad,
+            hess,
         };
         run_chunk::<T, F>(level, chunk)
     })?;
@@ -187,6 +218,7 @@ struct Chunk<'a, 'p, T> {
     grad_mode: u8,
     loss: Option<&'a mut [T]>,
     grad: Option<&'a mut [T]>,
+    hess: Option<&'a mut [T]>,
 }
 
 /// Runs a chunk at the given instruction-set level.
@@ -249,6 +281,7 @@ impl<T: Element> Chunk<'_, '_, T> {
             grad_mode,
             mut loss,
             mut grad,
+            mut hess,
         } = self;
         let start = index * CHUNK;
         let end = (start + CHUNK).min(plan.len());
@@ -264,8 +297,11 @@ impl<T: Element> Chunk<'_, '_, T> {
                     x: &problem.input[position..position + len],
                     y: &problem.target[position..position + len],
                     scale: problem.grad_scale,
+                    smoothing: problem.label_smoothing,
+                    mask: problem.mask.run(offsets[3], inner[3], len),
                     loss: loss.as_deref_mut().map(|l| &mut l[local..local + len]),
                     grad: grad.as_deref_mut().map(|g| &mut g[local..local + len]),
+                    hess: hess.as_deref_mut().map(|h| &mut h[local..local + len]),
                 };
                 let w = problem.weight.run(offsets[0], inner[0], len);
                 let pw = problem.pos_weight.run(offsets[1], inner[1], len);
@@ -282,8 +318,13 @@ struct Span<'s, T> {
     x: &'s [T],
     y: &'s [T],
     scale: f64,
+    smoothing: f64,
+    /// Applied after the formula, per block: one constant or a slice along the run. Not a type
+    /// parameter of the hot loop, so that masks cost no extra copies of it.
+    mask: Run<'s, T>,
     loss: Option<&'s mut [T]>,
     grad: Option<&'s mut [T]>,
+    hess: Option<&'s mut [T]>,
 }
 
 /// Converts between the storage type and the compute type (a no-op when they are the same).
@@ -352,6 +393,7 @@ macro_rules! with_modes {
             (LOSS_SKIP, GRAD_TARGET) => $call!(LOSS_SKIP, GRAD_TARGET),
             (LOSS_EACH, GRAD_TARGET) => $call!(LOSS_EACH, GRAD_TARGET),
             (LOSS_SUM, GRAD_TARGET) => $call!(LOSS_SUM, GRAD_TARGET),
+            (LOSS_SKIP, GRAD_HESS) => $call!(LOSS_SKIP, GRAD_HESS),
             // Nothing requested; `evaluate` returns before reaching here.
             _ => 0.0,
         }
@@ -403,6 +445,8 @@ impl<T: Element> Span<'_, T> {
         let (x, y) = (self.x, &self.y[..n]);
         let loss_out = self.loss.unwrap_or_default();
         let grad_out = self.grad.unwrap_or_default();
+        let hess_out = self.hess.unwrap_or_default();
+        let params = Params::new::<T>(self.scale, self.smoothing);
         let narrow = std::mem::size_of::<R>() < std::mem::size_of::<f64>();
         let mut acc = [0.0f64; LANES];
         // Losses to sum: in the compute type, so that the element loop is all of one width (a
@@ -424,13 +468,23 @@ impl<T: Element> Span<'_, T> {
             } else {
                 &mut []
             };
+            let hb: &mut [T] = if GRAD == GRAD_HESS {
+                &mut hess_out[start..start + m]
+            } else {
+                &mut []
+            };
+            let mask = match self.mask {
+                Run::Slice(s) => Run::Slice(&s[start..start + m]),
+                constant => constant,
+            };
             let extreme = compute_block::<T, R, F, M, LOSS, GRAD>(
                 (xb, yb, wb, pwb, gob),
-                self.scale,
-                (&mut *lb, &mut *gb, &mut narrow_sums[..m]),
+                params,
+                (&mut *lb, &mut *gb, &mut *hb, &mut narrow_sums[..m]),
                 narrow,
             );
             if !extreme {
+                apply_mask(mask, (lb, gb, hb, &mut narrow_sums[..m]));
                 if LOSS == LOSS_SUM {
                     add_lanes(&mut acc, &mut narrow_sums, m);
                 }
@@ -438,10 +492,11 @@ impl<T: Element> Span<'_, T> {
                 // Rare: recomputed in f64, overwriting what the narrow pass wrote.
                 compute_block::<T, f64, F, M, LOSS, GRAD>(
                     (xb, yb, wb, pwb, gob),
-                    self.scale,
-                    (lb, gb, &mut wide_sums[..m]),
+                    params,
+                    (&mut *lb, &mut *gb, &mut *hb, &mut wide_sums[..m]),
                     false,
                 );
+                apply_mask(mask, (lb, gb, hb, &mut wide_sums[..m]));
                 if LOSS == LOSS_SUM {
                     add_lanes(&mut acc, &mut wide_sums, m);
                 }
@@ -472,38 +527,97 @@ fn add_lanes<S: Element>(acc: &mut [f64; LANES], block: &mut [S; BLOCK], m: usiz
     }
 }
 
+/// Zeroes what a block wrote for the elements its mask leaves out (empty slices are outputs the
+/// call did not ask for). Cheap next to the formula, and outside it, so that an absent mask (a
+/// constant 1) costs one comparison per block.
+#[inline(always)]
+fn apply_mask<T: Element, S: Element>(
+    mask: Run<'_, T>,
+    (loss, grad, hess, sums): (&mut [T], &mut [T], &mut [T], &mut [S]),
+) {
+    match mask {
+        Run::Const(keep) if keep != T::ZERO => {}
+        Run::Const(_) => {
+            loss.fill(T::ZERO);
+            grad.fill(T::ZERO);
+            hess.fill(T::ZERO);
+            sums.fill(S::ZERO);
+        }
+        Run::Slice(keep) => {
+            for out in [loss, grad, hess] {
+                for (v, &k) in out.iter_mut().zip(keep) {
+                    *v = if k != T::ZERO { *v } else { T::ZERO };
+                }
+            }
+            for (v, &k) in sums.iter_mut().zip(keep) {
+                *v = if k != T::ZERO { *v } else { S::ZERO };
+            }
+        }
+    }
+}
+
+/// The per-call scalars of the hot loop, in `f64`.
+#[derive(Clone, Copy)]
+struct Params {
+    /// The upstream gradient's scalar factor.
+    scale: f64,
+    /// Label smoothing as `y k + h`: `k = 1 - ε` and `h = ε / 2`, each rounded to the storage type.
+    keep: f64,
+    half: f64,
+}
+
+impl Params {
+    fn new<T: Element>(scale: f64, smoothing: f64) -> Self {
+        let round = |v: f64| T::from_f64(v).to_f64();
+        Params {
+            scale,
+            keep: round(1.0 - smoothing),
+            half: round(smoothing / 2.0),
+        }
+    }
+}
+
 /// One block of a run, every slice of the block's length, so the compiler drops the bounds checks
 /// and vectorises the loop. Inputs: `(x, y, weight, pos_weight, grad_output)`; outputs:
-/// `(losses, gradient, losses to sum)`, each empty when not requested. Computes in `R`; with
+/// `(losses, gradient, hessian, losses to sum)`, each empty when not requested. Computes in `R`; with
 /// `flag_extremes`, also returns whether any input value is extreme for `R`
 /// (`Formula::is_extreme`), in which case the caller recomputes the block wider.
 #[inline(always)]
 fn compute_block<T: Element, R: Element, F: Formula, M: Math, const LOSS: u8, const GRAD: u8>(
     (x, y, w, pw, go): (&[T], &[T], impl Lane<T>, impl Lane<T>, impl Lane<T>),
-    scale: f64,
-    (loss, grad, sums): (&mut [T], &mut [T], &mut [R]),
+    params: Params,
+    (loss, grad, hess, sums): (&mut [T], &mut [T], &mut [T], &mut [R]),
     flag_extremes: bool,
 ) -> bool {
     let m = x.len();
     let (y, sums) = (&y[..m], &mut sums[..m]);
-    let scale: R = cast(scale);
+    let scale: R = cast(params.scale);
+    // The target's derivative includes the smoothing's factor 1 - ε.
+    let target_scale: R = cast(params.scale * params.keep);
+    let (keep, half): (R, R) = (cast(params.keep), cast(params.half));
     // An integer OR-reduction, which vectorises where a `bool` one may not.
     let mut extremes = 0u32;
     for i in 0..m {
         if flag_extremes {
             extremes |= u32::from(F::is_extreme(x[i]));
         }
-        let t = F::terms::<R, M>(cast(x[i]), cast(y[i]), w.at(i), pw.at(i));
+        // Smoothed in the compute type with one rounding, then rounded to the storage type, so that
+        // every path sees the same smoothed target (without smoothing: `y * 1 + 0`, exactly `y`).
+        let smoothed: T = cast(M::mul_add(cast(y[i]), keep, half));
+        let t = F::terms::<R, M>(cast(x[i]), cast(smoothed), w.at(i), pw.at(i));
         if LOSS == LOSS_EACH {
             loss[i] = cast(t.loss);
         }
         if LOSS == LOSS_SUM {
             sums[i] = t.loss;
         }
-        if GRAD == GRAD_INPUT {
+        if GRAD == GRAD_INPUT || GRAD == GRAD_HESS {
             grad[i] = cast(go.at::<R>(i) * scale * t.d_input);
         } else if GRAD == GRAD_TARGET {
-            grad[i] = cast(go.at::<R>(i) * scale * t.d_target);
+            grad[i] = cast(go.at::<R>(i) * target_scale * t.d_target);
+        }
+        if GRAD == GRAD_HESS {
+            hess[i] = cast(go.at::<R>(i) * scale * t.curvature);
         }
     }
     extremes != 0

@@ -24,6 +24,8 @@ pub enum KernelError {
     ThreadCount { requested: usize },
     /// The operating system refused to start the worker threads.
     ThreadPool { reason: String },
+    /// A combination of outputs the kernels do not compute.
+    Unsupported { what: &'static str },
 }
 
 impl fmt::Display for KernelError {
@@ -55,6 +57,7 @@ impl fmt::Display for KernelError {
             KernelError::ThreadPool { reason } => {
                 write!(f, "could not start the fastbce thread pool: {reason}")
             }
+            KernelError::Unsupported { what } => write!(f, "unsupported request: {what}"),
         }
     }
 }

@@ -11,6 +11,8 @@ pub struct Terms<R> {
     pub loss: R,
     pub d_input: R,
     pub d_target: R,
+    /// The second derivative with respect to the input.
+    pub curvature: R,
 }
 
 /// A loss, written once and branch-free (`if` on values only, which compiles to selects) so that
@@ -72,10 +74,14 @@ impl Formula for WithLogits {
         let slope_negative = if pw == zero { zero } else { -pw * x };
         let slope = if negative { slope_negative } else { -x };
         let d_target = w * M::mul_add(pw - one, sp, slope);
+
+        // d2/dx2 = lw sigmoid(x) sigmoid(-x) = lw e / (1 + e)^2: a product, nothing cancels.
+        let curvature = w * lw * (er * r);
         Terms {
             loss,
             d_input,
             d_target,
+            curvature,
         }
     }
 }
@@ -103,10 +109,14 @@ impl Formula for OnProbabilities {
         let loss = w * ((y - one) * log_q.max(clamp) - y * log_p.max(clamp));
         let d_input = w * (p - y) / (p * (one - p)).max(R::from_f64(PROBABILITY_GRAD_EPS));
         let d_target = w * (log_q - log_p);
+        // The second derivative of the unclamped loss: y / p^2 + (1 - y) / (1 - p)^2.
+        let q = one - p;
+        let curvature = w * (y / (p * p) + (one - y) / (q * q));
         Terms {
             loss,
             d_input,
             d_target,
+            curvature,
         }
     }
 }

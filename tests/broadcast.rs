@@ -359,6 +359,7 @@ fn outputs_of_the_wrong_length_are_refused() {
                         Request {
                             loss: LossOut::Each(&mut loss),
                             grad: None,
+                            hess: None,
                         },
                     );
                     assert!(
@@ -373,6 +374,7 @@ fn outputs_of_the_wrong_length_are_refused() {
                             Request {
                                 loss: LossOut::Sum,
                                 grad: Some((&mut g, wrt)),
+                                hess: None,
                             },
                         );
                         assert!(
@@ -389,6 +391,7 @@ fn outputs_of_the_wrong_length_are_refused() {
                         Request {
                             loss: LossOut::Each(&mut loss),
                             grad: Some((&mut g, Wrt::Input)),
+                            hess: None,
                         },
                     );
                     assert!(matches!(r, Err(KernelError::Length { .. })), "{r:?}");
@@ -423,7 +426,7 @@ fn plan_runs_cover_ranges_with_the_right_offsets() {
             let n = count(shape);
             let pats = patterns(shape);
             for i in 0..pats.len() {
-                let owns: Vec<Option<Vec<usize>>> = (0..3)
+                let owns: Vec<Option<Vec<usize>>> = (0..4)
                     .map(|k| pats[(i + 2 * k) % pats.len()].1.clone())
                     .collect();
                 let datas: Vec<Vec<f64>> = owns
@@ -444,6 +447,7 @@ fn plan_runs_cover_ranges_with_the_right_offsets() {
                         ("weight", &ops[0]),
                         ("pos_weight", &ops[1]),
                         ("grad_output", &ops[2]),
+                        ("mask", &ops[3]),
                     ],
                 )
                 .expect("a valid broadcast");
@@ -461,7 +465,7 @@ fn plan_runs_cover_ranges_with_the_right_offsets() {
                         assert_eq!(position, next, "runs out of order over {shape:?}");
                         assert!(len >= 1 && position + len <= end);
                         for j in 0..len {
-                            for k in 0..3 {
+                            for k in 0..4 {
                                 let Some(own) = &owns[k] else { continue };
                                 let got = offsets[k] + j * inner[k];
                                 let want = broadcast_index(shape, own, position + j);
@@ -504,6 +508,7 @@ fn plan_positions_past_two_to_the_32() {
             ("weight", &weight),
             ("pos_weight", &one),
             ("grad_output", &one),
+            ("mask", &one),
         ],
     )
     .expect("a column weight broadcasts");

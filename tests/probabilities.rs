@@ -361,6 +361,7 @@ fn out_of_unit_interval_is_refused() {
             Request {
                 loss: LossOut::Each(&mut out),
                 grad: None,
+                hess: None,
             },
         );
         assert!(matches!(err, Err(KernelError::OutOfUnitInterval { .. })));

@@ -69,6 +69,7 @@ fn run<T: Element, F: Formula>(p: &Problem<'_, T>) -> Run<T> {
         Request {
             loss: LossOut::Each(&mut loss),
             grad: Some((&mut grad_input, Wrt::Input)),
+            hess: None,
         },
     )
     .unwrap();
@@ -79,6 +80,7 @@ fn run<T: Element, F: Formula>(p: &Problem<'_, T>) -> Run<T> {
         Request {
             loss: LossOut::Sum,
             grad: Some((&mut grad_target, Wrt::Target)),
+            hess: None,
         },
     )
     .unwrap();
@@ -299,6 +301,7 @@ fn empty_input() {
                     Request {
                         loss: LossOut::Sum,
                         grad: Some((&mut [], Wrt::Input)),
+                        hess: None,
                     },
                 )
                 .unwrap(),
@@ -316,6 +319,7 @@ fn empty_input() {
             Request {
                 loss: LossOut::Each(&mut []),
                 grad: Some((&mut [], Wrt::Target)),
+                hess: None,
             },
         );
         assert_eq!(r, Ok(0.0), "{label}");
@@ -323,6 +327,7 @@ fn empty_input() {
         let nothing = Request {
             loss: LossOut::Skip,
             grad: None,
+            hess: None,
         };
         assert_eq!(eval::<T, F>(&p, nothing), Ok(0.0), "{label}");
     }

@@ -25,6 +25,7 @@ fn exercise<T: Element, F: Formula>(n: usize) {
         Request {
             loss: LossOut::Each(&mut loss),
             grad: Some((&mut g, Wrt::Input)),
+            hess: None,
         },
     )
     .unwrap();
@@ -33,6 +34,7 @@ fn exercise<T: Element, F: Formula>(n: usize) {
         Request {
             loss: LossOut::Sum,
             grad: None,
+            hess: None,
         },
     )
     .unwrap();
@@ -41,6 +43,7 @@ fn exercise<T: Element, F: Formula>(n: usize) {
         Request {
             loss: LossOut::Each(&mut loss),
             grad: None,
+            hess: None,
         },
     )
     .unwrap();
@@ -49,6 +52,7 @@ fn exercise<T: Element, F: Formula>(n: usize) {
         Request {
             loss: LossOut::Skip,
             grad: Some((&mut g, Wrt::Target)),
+            hess: None,
         },
     )
     .unwrap();

@@ -549,6 +549,7 @@ pub fn loss_each<T: Element, F: Formula>(p: &Problem<'_, T>) -> Result<Vec<T>, K
         Request {
             loss: LossOut::Each(&mut out),
             grad: None,
+            hess: None,
         },
     )?;
     assert_eq!(r, 0.0, "LossOut::Each returned {r}");
@@ -561,6 +562,7 @@ pub fn loss_sum<T: Element, F: Formula>(p: &Problem<'_, T>) -> Result<f64, Kerne
         Request {
             loss: LossOut::Sum,
             grad: None,
+            hess: None,
         },
     )
 }
@@ -572,6 +574,7 @@ pub fn grad<T: Element, F: Formula>(p: &Problem<'_, T>, wrt: Wrt) -> Result<Vec<
         Request {
             loss: LossOut::Skip,
             grad: Some((&mut out, wrt)),
+            hess: None,
         },
     )?;
     Ok(out)
@@ -591,6 +594,7 @@ pub fn eval_all<T: Element, F: Formula>(p: &Problem<'_, T>) -> All<T> {
         Request {
             loss: LossOut::Each(&mut loss_with_grad),
             grad: Some((&mut grad_input_with_loss, Wrt::Input)),
+            hess: None,
         },
     )
     .expect("loss and grad input");
@@ -600,6 +604,7 @@ pub fn eval_all<T: Element, F: Formula>(p: &Problem<'_, T>) -> All<T> {
         Request {
             loss: LossOut::Sum,
             grad: Some((&mut grad_target_with_sum, Wrt::Target)),
+            hess: None,
         },
     )
     .expect("sum and grad target");
