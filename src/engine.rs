@@ -139,8 +139,8 @@ pub fn evaluate<T: Element, F: Formula>(
         ],
     )?;
     if F::NEEDS_PROBABILITIES {
-        check_unit_interval("input", problem.input)?;
-        check_unit_interval("target", problem.target)?;
+        check_unit_interval("input", problem.input, &plan, &problem.mask)?;
+        check_unit_interval("target", problem.target, &plan, &problem.mask)?;
     }
 
     let (loss_mode, loss_each) = match request.loss {
@@ -194,15 +194,42 @@ fn split<T>(out: Option<&mut [T]>, chunks: usize) -> Vec<Option<&mut [T]>> {
     }
 }
 
-/// Whether every element lies in `[0, 1]` (NaN does not).
-fn check_unit_interval<T: Element>(what: &'static str, data: &[T]) -> Result<(), KernelError> {
-    let parts: Vec<&[T]> = data.chunks(CHUNK).collect();
-    let in_range = pool::map_ordered(parts, |part| {
-        // `&` rather than `&&` keeps the loop branch-free, so it vectorises.
-        part.iter()
-            .fold(true, |ok, &v| ok & (v >= T::ZERO) & (v <= T::ONE))
+/// Whether every element the mask keeps lies in `[0, 1]` (NaN does not): masked-out elements may
+/// hold anything, as they do for every other purpose.
+fn check_unit_interval<T: Element>(
+    what: &'static str,
+    data: &[T],
+    plan: &Plan,
+    mask: &Operand<'_, T>,
+) -> Result<(), KernelError> {
+    // `&` rather than `&&` keeps the loops branch-free, so they vectorise.
+    let in_range = |v: T| (v >= T::ZERO) & (v <= T::ONE);
+    let chunks = data.len().div_ceil(CHUNK);
+    let inner = plan.inner_strides()[3];
+    let ok = pool::map_ordered((0..chunks).collect(), |index| {
+        let (start, end) = (index * CHUNK, ((index + 1) * CHUNK).min(data.len()));
+        if let Operand::Const(keep) = mask {
+            return *keep == T::ZERO
+                || data[start..end]
+                    .iter()
+                    .fold(true, |ok, &v| ok & in_range(v));
+        }
+        let mut ok = true;
+        plan.for_each_run(start, end, |position, len, offsets| {
+            let values = &data[position..position + len];
+            ok &= match mask.run(offsets[3], inner, len) {
+                Run::Const(keep) => {
+                    keep == T::ZERO || values.iter().fold(true, |ok, &v| ok & in_range(v))
+                }
+                Run::Slice(keep) => values
+                    .iter()
+                    .zip(keep)
+                    .fold(true, |ok, (&v, &k)| ok & ((k == T::ZERO) | in_range(v))),
+            };
+        });
+        ok
     })?;
-    if in_range.into_iter().all(|ok| ok) {
+    if ok.into_iter().all(|ok| ok) {
         Ok(())
     } else {
         Err(KernelError::OutOfUnitInterval { what })
@@ -528,10 +555,22 @@ fn add_lanes<S: Element>(acc: &mut [f64; LANES], block: &mut [S; BLOCK], m: usiz
 }
 
 /// Zeroes what a block wrote for the elements its mask leaves out (empty slices are outputs the
-/// call did not ask for). Cheap next to the formula, and outside it, so that an absent mask (a
-/// constant 1) costs one comparison per block.
+/// call did not ask for). Outside the formula, so that an absent mask (a constant 1) costs one
+/// comparison per block; the masking loops themselves are compiled once per type, not into every
+/// copy of the hot loop.
 #[inline(always)]
 fn apply_mask<T: Element, S: Element>(
+    mask: Run<'_, T>,
+    outputs: (&mut [T], &mut [T], &mut [T], &mut [S]),
+) {
+    match mask {
+        Run::Const(keep) if keep != T::ZERO => {}
+        _ => mask_block(mask, outputs),
+    }
+}
+
+#[inline(never)]
+fn mask_block<T: Element, S: Element>(
     mask: Run<'_, T>,
     (loss, grad, hess, sums): (&mut [T], &mut [T], &mut [T], &mut [S]),
 ) {

@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import math
+import os
 import re
 import zlib
 from pathlib import Path
@@ -302,3 +304,11 @@ def restore_threads():
 def rng(request) -> np.random.Generator:
     """A generator seeded from the test's id, so that every test is reproducible on its own."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+def optional_import(name: str) -> Any:
+    """Imports an optional test dependency: skips the module's tests where it is missing, unless
+    FASTBCE_REQUIRE_OPTIONAL=1 (the README's test command and CI), where a missing one fails."""
+    if os.environ.get("FASTBCE_REQUIRE_OPTIONAL") == "1":
+        return importlib.import_module(name)
+    return pytest.importorskip(name)

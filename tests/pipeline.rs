@@ -421,3 +421,61 @@ fn label_smoothing_on_probabilities() {
         );
     }
 }
+
+/// On probabilities, values outside [0, 1] (or NaN) are refused only where the mask keeps them.
+#[test]
+fn probability_check_skips_masked_out_elements() {
+    let (rows, cols) = (3, 40_000); // several chunks
+    let n = rows * cols;
+    let mut rng = Rng::new(17);
+    let mut p: Vec<f64> = (0..n).map(|_| rng.unit()).collect();
+    let y: Vec<f64> = (0..n).map(|_| rng.label()).collect();
+    let row_keep = [1.0, 0.0, 1.0];
+    let keep: Vec<f64> = (0..n).map(|i| row_keep[i / cols]).collect();
+    for i in (cols..2 * cols).step_by(97) {
+        p[i] = if i % 2 == 0 { f64::NAN } else { 7.0 };
+    }
+    let shape = [rows, cols];
+    let row_shape = [rows, 1];
+    for (mask, what) in [
+        (
+            Operand::Array {
+                data: &keep[..],
+                shape: &shape[..],
+            },
+            "same-shape mask",
+        ),
+        (
+            Operand::Array {
+                data: &row_keep[..],
+                shape: &row_shape[..],
+            },
+            "row mask",
+        ),
+    ] {
+        let mut problem = Problem::new(&shape, &p, &y);
+        problem.mask = mask;
+        let sum = loss_sum::<f64, OnProbabilities>(&problem).expect(what);
+        assert!(sum.is_finite() && sum > 0.0, "{what}: {sum}");
+        // Unmasked, the same values are refused.
+        problem.mask = Operand::Const(1.0);
+        assert_eq!(
+            loss_sum::<f64, OnProbabilities>(&problem),
+            Err(KernelError::OutOfUnitInterval { what: "input" }),
+            "{what}"
+        );
+    }
+    // A bad value in a kept row is still refused.
+    p[5] = -0.5;
+    let mut problem = Problem::new(&shape, &p, &y);
+    problem.mask = Operand::Array {
+        data: &row_keep,
+        shape: &row_shape,
+    };
+    assert_eq!(
+        loss_sum::<f64, OnProbabilities>(&problem),
+        Err(KernelError::OutOfUnitInterval { what: "input" })
+    );
+    problem.mask = Operand::Const(0.0);
+    assert_eq!(loss_sum::<f64, OnProbabilities>(&problem), Ok(0.0));
+}

@@ -103,9 +103,24 @@ CLASS_SIGNATURES = {
 }
 
 
-def parameters(obj) -> list:
+# Keyword-only, after torch's parameters: the pipeline arguments, whose defaults leave a call as torch's.
+PIPELINE_PARAMETERS = [
+    ("mask", None),
+    ("label_smoothing", 0.0),
+    ("axis", None),
+    ("keepdims", False),
+    ("out", None),
+]
+CLASS_PIPELINE_PARAMETERS = [("label_smoothing", 0.0)]
+
+
+def parameters(obj, keyword_only: bool = False) -> list:
     params = list(inspect.signature(obj).parameters.values())
-    return [(p.name, p.default) for p in params if p.name != "self"]
+    return [
+        (p.name, p.default)
+        for p in params
+        if p.name != "self" and (p.kind == inspect.Parameter.KEYWORD_ONLY) == keyword_only
+    ]
 
 
 @pytest.mark.parametrize("name", FUNCTION_NAMES)
@@ -113,6 +128,7 @@ def test_functions_exist_with_signatures(name):
     f = getattr(fastbce, name)
     assert callable(f)
     assert parameters(f) == SIGNATURES[name]
+    assert parameters(f, keyword_only=True) == PIPELINE_PARAMETERS
 
 
 @pytest.mark.parametrize("name", CLASS_NAMES)
@@ -120,6 +136,7 @@ def test_classes_exist_with_signatures(name):
     cls = getattr(fastbce, name)
     assert isinstance(cls, type)
     assert parameters(cls.__init__) == CLASS_SIGNATURES[name]
+    assert parameters(cls.__init__, keyword_only=True) == CLASS_PIPELINE_PARAMETERS
     for method in ("__call__", "forward", "grad", "value_and_grad"):
         assert callable(getattr(cls, method))
     assert parameters(cls.forward) == [

@@ -18,7 +18,7 @@ def test_quick_run_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("machine: ")
     for header in ("kernel", "fastbce", "numpy", "speedup", "read x,y", "fastbce/read"):
         assert header in out
-    for section in ("float32", "float64", "loss+grad", "bce(p)"):
+    for section in ("float32", "float64", "loss+grad", "grad+hess", "bce(p)"):
         assert section in out
     assert "WARNING" not in out  # fastbce and NumPy agree on every kernel
     assert get_num_threads() == threads

@@ -2,7 +2,8 @@
 
 The same names, arguments, reductions and results as ``torch.nn.functional.binary_cross_entropy``,
 ``binary_cross_entropy_with_logits``, ``torch.nn.BCELoss`` and ``torch.nn.BCEWithLogitsLoss``, plus
-their gradients.
+their gradients; and for pipelines: gradient and hessian for gradient boosting, weighted means,
+masks, label smoothing, per-axis reductions, ``out=`` buffers and a streaming accumulator.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import os as _os
 import warnings as _warnings
 
 from . import _core, functional
+from .accumulator import BCEAccumulator
 from .functional import (
     binary_cross_entropy,
     binary_cross_entropy_grad,
     binary_cross_entropy_value_and_grad,
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
+    binary_cross_entropy_with_logits_grad_hess,
     binary_cross_entropy_with_logits_value_and_grad,
 )
 from .modules import BCELoss, BCEWithLogitsLoss
@@ -24,6 +27,7 @@ from .modules import BCELoss, BCEWithLogitsLoss
 __version__ = "0.1.0"
 
 __all__ = [
+    "BCEAccumulator",
     "BCELoss",
     "BCEWithLogitsLoss",
     "binary_cross_entropy",
@@ -31,6 +35,7 @@ __all__ = [
     "binary_cross_entropy_value_and_grad",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "binary_cross_entropy_with_logits_grad_hess",
     "binary_cross_entropy_with_logits_value_and_grad",
     "functional",
     "get_num_threads",

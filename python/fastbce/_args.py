@@ -7,12 +7,13 @@ are settled here, before anything reaches the native kernels.
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-REDUCTIONS = ("none", "mean", "sum")
+REDUCTIONS = ("none", "mean", "sum", "weighted_mean")
 WRT = ("input", "target")
 
 # Dtype kinds fastbce computes with: bool, signed and unsigned integers, floating point.
@@ -51,9 +52,93 @@ def resolve_reduction(
 def check_reduction(reduction: Any) -> str:
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(
-            f"{reduction!r} is not a valid value for reduction; expected 'none', 'mean' or 'sum'"
+            f"{reduction!r} is not a valid value for reduction; "
+            "expected 'none', 'mean', 'sum' or 'weighted_mean'"
         )
     return reduction
+
+
+def check_label_smoothing(value: Any) -> float:
+    """ε of label smoothing: a real number in [0, 1)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"label_smoothing must be a real number in [0, 1), got {value!r}")
+    eps = float(value)
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1), got {value!r}")
+    return eps
+
+
+def check_axis(axis: Any, reduction: str, ndim: int) -> Optional[Tuple[int, ...]]:
+    """The axes a mean or sum runs over, as non-negative ints (NumPy's conventions: negative axes
+    count from the end, a tuple names several, none may repeat), or ``None`` for all of them."""
+    if axis is None:
+        return None
+    if reduction == "none":
+        raise ValueError(
+            "axis is given but reduction='none' reduces nothing; use 'mean', 'sum' or 'weighted_mean'"
+        )
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    if not all(
+        isinstance(a, (numbers.Integral, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in axes
+    ):
+        raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
+    normalized = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of bounds for an input with {ndim} dimensions")
+        normalized.append(int(a) % ndim)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"axis {axis!r} names an axis more than once")
+    return tuple(normalized)
+
+
+def check_mask(mask: Any, shape: Tuple[int, ...]) -> np.ndarray:
+    """A boolean array that broadcasts to the input's shape without enlarging it."""
+    try:
+        array = np.asarray(mask)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"mask could not be converted to an array: {e}") from None
+    if array.dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean array, got dtype {array.dtype}")
+    try:
+        fits = np.broadcast_shapes(shape, array.shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"mask of shape {array.shape} does not broadcast to the input's shape {shape} "
+            "without enlarging it"
+        )
+    return array
+
+
+def check_out(
+    name: str,
+    out: Any,
+    shape: Tuple[int, ...],
+    dtype: np.dtype,
+    inputs: Sequence[Any],
+) -> np.ndarray:
+    """A caller-supplied output array: of the input's shape and the result dtype, writeable, and
+    sharing no memory with any input (the kernels read inputs while they write outputs)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{name} has shape {out.shape}, expected the input's shape {shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} has dtype {out.dtype}, expected the result dtype {dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    for other in inputs:
+        if isinstance(other, np.ndarray) and _overlap(out, other):
+            raise ValueError(f"{name} shares memory with an input; pass a separate array")
+    return out
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    # The bounds test is cheap and settles almost every case; the exact test only runs on arrays
+    # whose memory ranges intersect (views of one buffer).
+    return bool(np.may_share_memory(a, b)) and bool(np.shares_memory(a, b))
 
 
 def check_wrt(wrt: Any) -> bool:

@@ -16,6 +16,9 @@ def bce(
     loss_sum: bool,
     grad_out: Optional[np.ndarray],
     wrt_target: bool,
+    mask: Optional[np.ndarray] = None,
+    label_smoothing: float = 0.0,
+    hess_out: Optional[np.ndarray] = None,
 ) -> float: ...
 def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...

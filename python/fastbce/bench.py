@@ -7,6 +7,9 @@ Run ``python -m fastbce.bench --help`` for the options. The default run takes ab
   expression ``(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))).mean()``;
 - ``loss+grad``: ``binary_cross_entropy_with_logits_value_and_grad(x, y)`` against the same NumPy loss
   plus its gradient ``(sigmoid(x) - y) / n`` (a stable sigmoid that reuses ``exp(-|x|)``);
+- ``grad+hess``: ``binary_cross_entropy_with_logits_grad_hess(x, y)`` (per element, for gradient
+  boosting) against NumPy's ``sigmoid(x) - y`` and ``e / (1 + e)^2`` sharing ``e = exp(-|x|)``, and
+  scikit-learn's ``HalfBinomialLoss.gradient_hessian`` with ``--sklearn``;
 - ``bce(p)``: ``binary_cross_entropy(p, y)`` (mean, on probabilities) against
   ``-(y * max(log p, -100) + (1 - y) * max(log1p(-p), -100)).mean()``;
 
@@ -91,6 +94,13 @@ def numpy_logits_loss_and_grad(x: np.ndarray, y: np.ndarray) -> tuple[Any, np.nd
     return loss, (sigmoid - y) / x.size
 
 
+def numpy_grad_hess(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e = np.exp(-np.abs(x))
+    r = 1 / (1 + e)
+    sigmoid = np.where(x >= 0, r, e * r)
+    return sigmoid - y, e * r * r
+
+
 def numpy_probability_loss(p: np.ndarray, y: np.ndarray) -> Any:
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100)
@@ -126,6 +136,13 @@ KERNELS: dict[str, Kernel] = {
             "the same loss, and (sigmoid(x) - y)/n sharing exp(-|x|)",
             False,
             numpy_logits_loss_and_grad,
+        ),
+        Kernel(
+            "grad+hess",
+            "binary_cross_entropy_with_logits_grad_hess(x, y)",
+            "sigmoid(x) - y and e/(1+e)^2 per element, sharing e = exp(-|x|)",
+            False,
+            numpy_grad_hess,
         ),
         Kernel(
             "bce(p)",
@@ -164,6 +181,8 @@ def _bind_fastbce(kernel: str, a: np.ndarray, b: np.ndarray, threads: int) -> Ca
         return lambda: fastbce.binary_cross_entropy_with_logits(a, b)
     if kernel == "loss+grad":
         return lambda: fastbce.binary_cross_entropy_with_logits_value_and_grad(a, b)
+    if kernel == "grad+hess":
+        return lambda: fastbce.binary_cross_entropy_with_logits_grad_hess(a, b)
     if kernel == "bce(p)":
         return lambda: fastbce.binary_cross_entropy(a, b)
     return None
@@ -195,6 +214,8 @@ def sklearn_backend() -> Backend:
                 return loss.mean(), np.divide(grad, a.size, out=grad)
 
             return loss_and_grad
+        if kernel == "grad+hess":
+            return lambda: half_binomial.gradient_hessian(b, a, n_threads=threads)
         return None
 
     return Backend("sklearn", bind, threaded=True)
@@ -258,7 +279,7 @@ def disagreement(got: Any, want: Any, rtol: float) -> str | None:
     if isinstance(want, tuple):
         if not isinstance(got, tuple) or len(got) != len(want):
             return f"expected {len(want)} results, got {type(got).__name__}"
-        for part, (g, w) in zip(("loss", "grad"), zip(got, want)):
+        for part, (g, w) in zip(("first", "second"), zip(got, want)):
             problem = disagreement(g, w, rtol)
             if problem:
                 return f"{part}: {problem}"

@@ -6,15 +6,20 @@ kernels, which release the GIL while they compute.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from . import _core
 from ._args import (
     Operands,
+    as_kernel_array,
     as_real_array,
     broadcast_operand,
+    check_axis,
+    check_label_smoothing,
+    check_mask,
+    check_out,
     check_reduction,
     check_wrt,
     operands,
@@ -29,7 +34,10 @@ __all__ = [
     "binary_cross_entropy_grad",
     "binary_cross_entropy_with_logits_value_and_grad",
     "binary_cross_entropy_value_and_grad",
+    "binary_cross_entropy_with_logits_grad_hess",
 ]
+
+_MEANS = ("mean", "weighted_mean")
 
 
 def _plain(
@@ -40,48 +48,164 @@ def _plain(
     size_average: Any,
     reduce: Any,
     reduction: Any,
+    mask: Any,
+    label_smoothing: Any,
+    axis: Any,
+    keepdims: Any,
+    out: Any,
 ) -> bool:
     """Whether a loss call may try the lean native path: two NumPy arrays, no weights, no legacy
-    arguments, a mean or a sum. The native side still checks dtypes, shapes and layout."""
+    or pipeline arguments, a mean or a sum. The native side still checks dtypes, shapes and layout."""
     return (
         weight is None
         and pos_weight is None
         and size_average is None
         and reduce is None
+        and mask is None
+        and axis is None
+        and keepdims is False
+        and out is None
+        # The type first: an array's == would not be a truth value.
+        and label_smoothing.__class__ in (float, int)
+        and label_smoothing == 0
         and (reduction == "mean" or reduction == "sum")
         and type(input) is np.ndarray
         and type(target) is np.ndarray
     )
 
 
+class _Options(NamedTuple):
+    """The pipeline arguments of a call, checked."""
+
+    mask: Optional[np.ndarray]
+    label_smoothing: float
+    axes: Optional[Tuple[int, ...]]
+    keepdims: bool
+
+
+def _options(
+    shape: Tuple[int, ...], reduction: str, mask: Any, label_smoothing: Any, axis: Any, keepdims: Any
+) -> _Options:
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise TypeError(f"keepdims must be True or False, got {keepdims!r}")
+    axes = check_axis(axis, reduction, len(shape))
+    if keepdims and axes is None:
+        if reduction == "none":
+            raise ValueError("keepdims is given but reduction='none' reduces nothing")
+        # NumPy's keepdims without an axis: every axis reduced, each kept with length 1.
+        axes = tuple(range(len(shape)))
+    return _Options(
+        None if mask is None else check_mask(mask, shape),
+        check_label_smoothing(label_smoothing),
+        axes,
+        bool(keepdims),
+    )
+
+
+def _denominator(reduction: str, ops: Operands, opts: _Options) -> Any:
+    """What a mean divides by: the number of elements the mask keeps, or for ``weighted_mean`` the
+    sum of their weights; one number, or per output element (``keepdims`` shape) with ``axis``.
+    ``None`` for a sum."""
+    if reduction not in _MEANS:
+        return None
+    shape, axes, mask = ops.input.shape, opts.axes, opts.mask
+    if reduction == "mean" or ops.weight is None:
+        if mask is None:
+            return ops.input.size if axes is None else int(np.prod([shape[a] for a in axes], dtype=np.int64))
+        kept = np.broadcast_to(mask, shape)
+        return np.count_nonzero(kept) if axes is None else np.count_nonzero(kept, axis=axes, keepdims=True)
+    weight = np.broadcast_to(ops.weight, shape)
+    if mask is not None:
+        weight = np.where(mask, weight, 0.0)
+    if axes is None:
+        return float(np.sum(weight, dtype=np.float64))
+    return np.sum(weight, axis=axes, keepdims=True, dtype=np.float64)
+
+
+def _axis_grad_output(
+    grad_output: Any, shape: Tuple[int, ...], axes: Tuple[int, ...], keepdims: bool
+) -> np.ndarray:
+    """The upstream gradient of a reduction over ``axes``: broadcastable to the reduced shape, and
+    returned with the reduced axes kept (length 1), so that it broadcasts over the input."""
+    kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
+    reduced = kept if keepdims else tuple(n for d, n in enumerate(shape) if d not in axes)
+    go = as_real_array("grad_output", grad_output)
+    try:
+        fits = np.broadcast_shapes(reduced, go.shape) == reduced
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"grad_output of shape {go.shape} does not broadcast to the reduced shape {reduced} "
+            "without enlarging it"
+        )
+    go = np.broadcast_to(go.astype(np.float64, copy=False), reduced)
+    return go if keepdims else np.expand_dims(go, axes)
+
+
+def _buffer(out: Optional[np.ndarray], shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Where the kernels write an output: the caller's array when they can write it in place."""
+    if out is not None and out.dtype == dtype and out.flags.c_contiguous and out.flags.aligned:
+        return out
+    return np.empty(shape, dtype)
+
+
+def _finish(buffer: np.ndarray, out: Optional[np.ndarray], result: np.dtype) -> np.ndarray:
+    if out is None:
+        return buffer.astype(result, copy=False)
+    if buffer is not out:
+        np.copyto(out, buffer, casting="same_kind")
+    return out
+
+
 def _evaluate(
     with_logits: bool,
     ops: Operands,
     reduction: str,
+    opts: _Options,
     want_loss: bool,
     grad_output: Any = None,
     wrt_target: Optional[bool] = None,
-) -> Tuple[Any, Optional[np.ndarray]]:
-    """One kernel call: the loss (reduced as asked) if ``want_loss``, and the gradient of
-    ``sum(loss * grad_output)`` if ``wrt_target`` is not None."""
+    outs: Tuple[Optional[np.ndarray], ...] = (None, None, None),
+    want_hess: bool = False,
+) -> Tuple[Any, Optional[np.ndarray], Optional[np.ndarray]]:
+    """One kernel call: the loss (reduced as asked) if ``want_loss``, the gradient of
+    ``sum(loss * grad_output)`` if ``wrt_target`` is not None, and the hessian beside an input
+    gradient if ``want_hess``. ``outs`` are checked caller arrays for (losses, gradient, hessian)."""
     x = ops.input
-    n = x.size
-    loss_out = np.empty(x.shape, x.dtype) if want_loss and reduction == "none" else None
-    grad_out = None
+    shape, compute, result = x.shape, x.dtype, ops.result_dtype
+    axes = opts.axes
+    each_loss = want_loss and (reduction == "none" or axes is not None)
+    denominator = _denominator(reduction, ops, opts)
     grad_array = None
     scale = 1.0
     if wrt_target is not None:
-        grad_out = np.empty(x.shape, x.dtype)
         if reduction == "none":
             go = as_real_array("grad_output", grad_output)
             if go.ndim == 0:
                 scale = float(go)
             else:
-                grad_array = broadcast_operand("grad_output", go, x.shape, x.dtype)
-        else:
+                grad_array = broadcast_operand("grad_output", go, shape, compute)
+        elif axes is None:
             scale = scalar_grad_output(grad_output, reduction)
-            if reduction == "mean":
-                scale = scale / n if n else 0.0
+            if denominator is not None:
+                # Everything masked out (or zero total weight): no element has a gradient.
+                scale = scale / denominator if denominator else 0.0
+        else:
+            factor = _axis_grad_output(grad_output, shape, axes, opts.keepdims)
+            if denominator is not None:
+                factor = np.divide(
+                    factor,
+                    denominator,
+                    out=np.zeros(np.broadcast_shapes(factor.shape, np.shape(denominator))),
+                    where=np.asarray(denominator) != 0,
+                )
+            grad_array = as_kernel_array(factor, compute)
+    loss_out, grad_out, hess_out = outs
+    loss_buffer = _buffer(loss_out, shape, compute) if each_loss else None
+    grad_buffer = _buffer(grad_out, shape, compute) if wrt_target is not None else None
+    hess_buffer = _buffer(hess_out, shape, compute) if want_hess else None
+    mask = None if opts.mask is None else as_kernel_array(opts.mask, compute)
     total = _core.bce(
         with_logits,
         x,
@@ -90,24 +214,90 @@ def _evaluate(
         ops.pos_weight,
         grad_array,
         scale,
-        loss_out,
-        want_loss and reduction != "none",
-        grad_out,
+        loss_buffer,
+        want_loss and not each_loss,
+        grad_buffer,
         bool(wrt_target),
+        mask,
+        opts.label_smoothing,
+        hess_buffer,
     )
-    result = ops.result_dtype
     loss: Any = None
     # Narrowing to float16 rounds what is too large to inf, as NumPy's float16 arithmetic would.
     with np.errstate(over="ignore"):
         if want_loss:
             if reduction == "none":
-                loss = loss_out.astype(result, copy=False)  # type: ignore[union-attr]
-            elif reduction == "sum":
+                loss = _finish(loss_buffer, loss_out, result)  # type: ignore[arg-type]
+            elif axes is not None:
+                loss = _reduce_axes(loss_buffer, denominator, opts, result)  # type: ignore[arg-type]
+            elif denominator is None:
                 loss = result.type(total)
             else:
-                loss = result.type(total / n if n else np.nan)
-        grad = None if grad_out is None else grad_out.astype(result, copy=False)
-    return loss, grad
+                # An empty mean, all masked out, or zero total weight: NaN, like np.mean([]).
+                loss = result.type(total / denominator if denominator else np.nan)
+        grad = None if grad_buffer is None else _finish(grad_buffer, grad_out, result)
+        hess = None if hess_buffer is None else _finish(hess_buffer, hess_out, result)
+    return loss, grad, hess
+
+
+def _loss_sum(with_logits: bool, ops: Operands, mask: Optional[np.ndarray], label_smoothing: float) -> float:
+    """The float64 sum of the losses of one call, before it is rounded to the result dtype (what
+    the streaming accumulator adds up). ``mask`` is a checked boolean mask."""
+    kernel_mask = None if mask is None else as_kernel_array(mask, ops.input.dtype)
+    args = (ops.input, ops.target, ops.weight, ops.pos_weight, None, 1.0, None, True, None, False)
+    return _core.bce(with_logits, *args, kernel_mask, label_smoothing, None)
+
+
+def _reduce_axes(losses: np.ndarray, denominator: Any, opts: _Options, result: np.dtype) -> Any:
+    """Sums (in float64) or means of per-element losses over ``opts.axes``, shaped as NumPy's
+    ``sum(axis=..., keepdims=...)`` would shape them."""
+    total = np.sum(losses, axis=opts.axes, keepdims=True, dtype=np.float64)
+    if denominator is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = total / denominator
+    if not opts.keepdims:
+        total = np.squeeze(total, axis=opts.axes)
+    reduced = total.astype(result)
+    return reduced[()] if reduced.ndim == 0 else reduced
+
+
+def _outs(
+    names: Tuple[str, ...], out: Any, ops: Operands, others: Tuple[Any, ...]
+) -> Tuple[Optional[np.ndarray], ...]:
+    """Checks caller-supplied output arrays: ``out`` is one array for one name, else a tuple with
+    one array (or None) per name."""
+    if out is None:
+        return (None,) * len(names)
+    if len(names) == 1:
+        given: Tuple[Any, ...] = (out,)
+    elif isinstance(out, tuple) and len(out) == len(names):
+        given = out
+    else:
+        raise TypeError(f"out must be a tuple of {len(names)} arrays (or None) for ({', '.join(names)})")
+    inputs = [a for a in (*ops[:4], *others) if a is not None]
+    checked: list = []
+    for name, array in zip(names, given):
+        if array is not None:
+            others_so_far = inputs + [c for c in checked if c is not None]
+            array = check_out(name, array, ops.input.shape, ops.result_dtype, others_so_far)
+        checked.append(array)
+    return tuple(checked)
+
+
+_PIPELINE_DOC = """
+    Pipeline arguments (keyword-only; their defaults leave the call exactly as PyTorch's):
+
+    - ``reduction="weighted_mean"``: ``sum(w * loss) / sum(w)`` over the kept elements (the mean
+      when there is no weight). ``pos_weight`` is not a sample weight and is not in the divisor.
+    - ``mask``: a boolean array broadcastable to the input; masked-out elements add nothing to the
+      loss or the mean's divisor and have zero gradient, whatever their values (NaN included).
+      An all-masked mean is NaN, like an empty one.
+    - ``label_smoothing=ε`` in [0, 1): targets become ``y (1 - ε) + ε / 2`` (Keras's definition),
+      formed in the compute dtype; target gradients are with respect to the given ``y``.
+    - ``axis`` (int or tuple, NumPy's conventions) and ``keepdims``: reduce over those axes only.
+    - ``out``: an array of the input's shape and the result dtype that receives the result and is
+      returned (reduction ``"none"`` losses, gradients); it must not share memory with an input.
+"""
 
 
 def binary_cross_entropy_with_logits(
@@ -118,16 +308,36 @@ def binary_cross_entropy_with_logits(
     reduce: Optional[bool] = None,
     reduction: str = "mean",
     pos_weight: Any = None,
+    *,
+    mask: Any = None,
+    label_smoothing: float = 0.0,
+    axis: Any = None,
+    keepdims: bool = False,
+    out: Optional[np.ndarray] = None,
 ) -> Any:
     """Binary cross-entropy between logits ``input`` and ``target``, as
     ``torch.nn.functional.binary_cross_entropy_with_logits`` (exact limits at infinite logits)."""
-    if _plain(input, target, weight, pos_weight, size_average, reduce, reduction):
+    if _plain(
+        input,
+        target,
+        weight,
+        pos_weight,
+        size_average,
+        reduce,
+        reduction,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        out,
+    ):
         total = _core.reduced_loss(True, input, target, reduction == "mean")
         if total is not None:
             return input.dtype.type(total)
     reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=2)
-    ops = operands(input, target, weight, pos_weight)
-    return _evaluate(True, ops, reduction, want_loss=True)[0]
+    return _loss(
+        True, input, target, weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims, out
+    )
 
 
 def binary_cross_entropy(
@@ -137,16 +347,91 @@ def binary_cross_entropy(
     size_average: Optional[bool] = None,
     reduce: Optional[bool] = None,
     reduction: str = "mean",
+    *,
+    mask: Any = None,
+    label_smoothing: float = 0.0,
+    axis: Any = None,
+    keepdims: bool = False,
+    out: Optional[np.ndarray] = None,
 ) -> Any:
     """Binary cross-entropy between probabilities ``input`` and ``target``, as
     ``torch.nn.functional.binary_cross_entropy`` (each log clamped at -100)."""
-    if _plain(input, target, weight, None, size_average, reduce, reduction):
+    if _plain(
+        input,
+        target,
+        weight,
+        None,
+        size_average,
+        reduce,
+        reduction,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        out,
+    ):
         total = _core.reduced_loss(False, input, target, reduction == "mean")
         if total is not None:
             return input.dtype.type(total)
     reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=2)
-    ops = operands(input, target, weight)
-    return _evaluate(False, ops, reduction, want_loss=True)[0]
+    return _loss(False, input, target, weight, None, reduction, mask, label_smoothing, axis, keepdims, out)
+
+
+def _loss(
+    with_logits: bool,
+    input: Any,
+    target: Any,
+    weight: Any,
+    pos_weight: Any,
+    reduction: str,
+    mask: Any,
+    label_smoothing: Any,
+    axis: Any,
+    keepdims: Any,
+    out: Any,
+) -> Any:
+    ops = operands(input, target, weight, pos_weight)
+    opts = _options(ops.input.shape, reduction, mask, label_smoothing, axis, keepdims)
+    if out is not None and reduction != "none":
+        raise ValueError(f"out receives per-element losses; it needs reduction='none', not {reduction!r}")
+    outs = _outs(("out",), out, ops, (input, target, weight, pos_weight, mask))
+    return _evaluate(with_logits, ops, reduction, opts, True, outs=(outs[0], None, None))[0]
+
+
+def _gradient(
+    with_logits: bool,
+    want_loss: bool,
+    input: Any,
+    target: Any,
+    weight: Any,
+    pos_weight: Any,
+    reduction: Any,
+    grad_output: Any,
+    wrt: Any,
+    mask: Any,
+    label_smoothing: Any,
+    axis: Any,
+    keepdims: Any,
+    out: Any,
+) -> Tuple[Any, Any]:
+    """The gradient functions and the value-and-gradient ones: ``(loss or None, gradient)``."""
+    reduction = check_reduction(reduction)
+    wrt_target = check_wrt(wrt)
+    ops = operands(input, target, weight, pos_weight)
+    opts = _options(ops.input.shape, reduction, mask, label_smoothing, axis, keepdims)
+    others = (input, target, weight, pos_weight, mask, grad_output)
+    if want_loss:
+        loss_out, grad_out = _outs(("loss out", "gradient out"), out, ops, others)
+        if loss_out is not None and reduction != "none":
+            raise ValueError(
+                f"out[0] receives per-element losses; it needs reduction='none', not {reduction!r}"
+            )
+    else:
+        loss_out, grad_out = None, _outs(("out",), out, ops, others)[0]
+    loss, grad, _ = _evaluate(
+        with_logits, ops, reduction, opts, want_loss, grad_output, wrt_target, (loss_out, grad_out, None)
+    )
+    return loss, grad
 
 
 def binary_cross_entropy_with_logits_grad(
@@ -157,13 +442,17 @@ def binary_cross_entropy_with_logits_grad(
     reduction: str = "mean",
     grad_output: Any = 1.0,
     wrt: str = "input",
+    *,
+    mask: Any = None,
+    label_smoothing: float = 0.0,
+    axis: Any = None,
+    keepdims: bool = False,
+    out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Gradient of ``sum(binary_cross_entropy_with_logits(...) * grad_output)`` with respect to
     ``wrt`` (``"input"`` or ``"target"``); it has the input's shape."""
-    reduction = check_reduction(reduction)
-    wrt_target = check_wrt(wrt)
-    ops = operands(input, target, weight, pos_weight)
-    return _evaluate(True, ops, reduction, False, grad_output, wrt_target)[1]  # type: ignore[return-value]
+    args = (weight, pos_weight, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out)
+    return _gradient(True, False, input, target, *args)[1]
 
 
 def binary_cross_entropy_grad(
@@ -173,12 +462,16 @@ def binary_cross_entropy_grad(
     reduction: str = "mean",
     grad_output: Any = 1.0,
     wrt: str = "input",
+    *,
+    mask: Any = None,
+    label_smoothing: float = 0.0,
+    axis: Any = None,
+    keepdims: bool = False,
+    out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Gradient of ``sum(binary_cross_entropy(...) * grad_output)`` with respect to ``wrt``."""
-    reduction = check_reduction(reduction)
-    wrt_target = check_wrt(wrt)
-    ops = operands(input, target, weight)
-    return _evaluate(False, ops, reduction, False, grad_output, wrt_target)[1]  # type: ignore[return-value]
+    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out)
+    return _gradient(False, False, input, target, *args)[1]
 
 
 def binary_cross_entropy_with_logits_value_and_grad(
@@ -189,12 +482,17 @@ def binary_cross_entropy_with_logits_value_and_grad(
     reduction: str = "mean",
     grad_output: Any = 1.0,
     wrt: str = "input",
+    *,
+    mask: Any = None,
+    label_smoothing: float = 0.0,
+    axis: Any = None,
+    keepdims: bool = False,
+    out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
 ) -> Tuple[Any, np.ndarray]:
-    """``(loss, gradient)`` of ``binary_cross_entropy_with_logits`` in one pass over the data."""
-    reduction = check_reduction(reduction)
-    wrt_target = check_wrt(wrt)
-    ops = operands(input, target, weight, pos_weight)
-    return _evaluate(True, ops, reduction, True, grad_output, wrt_target)  # type: ignore[return-value]
+    """``(loss, gradient)`` of ``binary_cross_entropy_with_logits`` in one pass over the data;
+    ``out=(losses, gradient)``, either may be None."""
+    args = (weight, pos_weight, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out)
+    return _gradient(True, True, input, target, *args)
 
 
 def binary_cross_entropy_value_and_grad(
@@ -204,9 +502,47 @@ def binary_cross_entropy_value_and_grad(
     reduction: str = "mean",
     grad_output: Any = 1.0,
     wrt: str = "input",
+    *,
+    mask: Any = None,
+    label_smoothing: float = 0.0,
+    axis: Any = None,
+    keepdims: bool = False,
+    out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
 ) -> Tuple[Any, np.ndarray]:
     """``(loss, gradient)`` of ``binary_cross_entropy`` in one pass over the data."""
-    reduction = check_reduction(reduction)
-    wrt_target = check_wrt(wrt)
-    ops = operands(input, target, weight)
-    return _evaluate(False, ops, reduction, True, grad_output, wrt_target)  # type: ignore[return-value]
+    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out)
+    return _gradient(False, True, input, target, *args)
+
+
+def binary_cross_entropy_with_logits_grad_hess(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    pos_weight: Any = None,
+    *,
+    mask: Any = None,
+    label_smoothing: float = 0.0,
+    out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-element first and second derivatives of the with-logits loss with respect to the
+    logits, in one pass: ``grad = w [(1 - y) σ(x) - pw y σ(-x)]`` and
+    ``hess = w ((1 - y) + pw y) σ(x) σ(-x)`` (a product: nothing cancels). What a gradient-boosting
+    library asks of a custom objective. ``out=(grad, hess)``, either may be None."""
+    ops = operands(input, target, weight, pos_weight)
+    opts = _options(ops.input.shape, "none", mask, label_smoothing, None, False)
+    grad_out, hess_out = _outs(("grad out", "hess out"), out, ops, (input, target, weight, pos_weight, mask))
+    _, grad, hess = _evaluate(
+        True, ops, "none", opts, False, 1.0, False, (None, grad_out, hess_out), want_hess=True
+    )
+    return grad, hess  # type: ignore[return-value]
+
+
+for _function in (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits_grad,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_with_logits_value_and_grad,
+    binary_cross_entropy_value_and_grad,
+):
+    _function.__doc__ = (_function.__doc__ or "") + "\n" + _PIPELINE_DOC

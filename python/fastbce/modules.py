@@ -7,13 +7,14 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from . import functional as F
-from ._args import as_real_array, resolve_reduction
+from ._args import as_real_array, check_label_smoothing, resolve_reduction
 
 __all__ = ["BCEWithLogitsLoss", "BCELoss"]
 
 
 class _Loss:
-    """Holds weight and reduction; legacy ``size_average``/``reduce`` are converted once, here."""
+    """Holds weight, reduction and label smoothing; legacy ``size_average``/``reduce`` are
+    converted once, here. A call takes an optional ``mask``."""
 
     def __init__(
         self,
@@ -21,19 +22,22 @@ class _Loss:
         size_average: Optional[bool] = None,
         reduce: Optional[bool] = None,
         reduction: str = "mean",
+        label_smoothing: float = 0.0,
     ) -> None:
         # stacklevel 4: resolve_reduction <- _Loss.__init__ <- subclass __init__ <- the caller.
         self.reduction: str = resolve_reduction(size_average, reduce, reduction, stacklevel=4)
         self.weight: Optional[np.ndarray] = None if weight is None else as_real_array("weight", weight)
+        self.label_smoothing: float = check_label_smoothing(label_smoothing)
 
-    def __call__(self, input: Any, target: Any) -> Any:
-        return self.forward(input, target)
+    def __call__(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+        return self.forward(input, target, mask=mask)
 
-    def forward(self, input: Any, target: Any) -> Any:
+    def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
         raise NotImplementedError
 
     def _extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        smoothing = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
+        return f"reduction={self.reduction!r}{smoothing}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._extra_repr()})"
@@ -49,42 +53,111 @@ class BCEWithLogitsLoss(_Loss):
         reduce: Optional[bool] = None,
         reduction: str = "mean",
         pos_weight: Any = None,
+        *,
+        label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(weight, size_average, reduce, reduction)
+        super().__init__(weight, size_average, reduce, reduction, label_smoothing)
         self.pos_weight: Optional[np.ndarray] = (
             None if pos_weight is None else as_real_array("pos_weight", pos_weight)
         )
 
-    def forward(self, input: Any, target: Any) -> Any:
+    def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
         return F.binary_cross_entropy_with_logits(
-            input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
+            input,
+            target,
+            self.weight,
+            reduction=self.reduction,
+            pos_weight=self.pos_weight,
+            mask=mask,
+            label_smoothing=self.label_smoothing,
         )
 
-    def grad(self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input") -> np.ndarray:
+    def grad(
+        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
+    ) -> np.ndarray:
         return F.binary_cross_entropy_with_logits_grad(
-            input, target, self.weight, self.pos_weight, self.reduction, grad_output, wrt
+            input,
+            target,
+            self.weight,
+            self.pos_weight,
+            self.reduction,
+            grad_output,
+            wrt,
+            mask=mask,
+            label_smoothing=self.label_smoothing,
         )
 
     def value_and_grad(
-        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input"
+        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
     ) -> Tuple[Any, np.ndarray]:
         return F.binary_cross_entropy_with_logits_value_and_grad(
-            input, target, self.weight, self.pos_weight, self.reduction, grad_output, wrt
+            input,
+            target,
+            self.weight,
+            self.pos_weight,
+            self.reduction,
+            grad_output,
+            wrt,
+            mask=mask,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def grad_hess(self, input: Any, target: Any, *, mask: Any = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Per-element gradient and hessian with respect to the logits (the reduction does not
+        apply): what a gradient-boosting library asks of a custom objective."""
+        return F.binary_cross_entropy_with_logits_grad_hess(
+            input, target, self.weight, self.pos_weight, mask=mask, label_smoothing=self.label_smoothing
         )
 
 
 class BCELoss(_Loss):
     """``torch.nn.BCELoss``: ``criterion(input, target)`` with probabilities ``input``."""
 
-    def forward(self, input: Any, target: Any) -> Any:
-        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+    def __init__(
+        self,
+        weight: Any = None,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
+        *,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(weight, size_average, reduce, reduction, label_smoothing)
 
-    def grad(self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input") -> np.ndarray:
-        return F.binary_cross_entropy_grad(input, target, self.weight, self.reduction, grad_output, wrt)
+    def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+        return F.binary_cross_entropy(
+            input,
+            target,
+            self.weight,
+            reduction=self.reduction,
+            mask=mask,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def grad(
+        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
+    ) -> np.ndarray:
+        return F.binary_cross_entropy_grad(
+            input,
+            target,
+            self.weight,
+            self.reduction,
+            grad_output,
+            wrt,
+            mask=mask,
+            label_smoothing=self.label_smoothing,
+        )
 
     def value_and_grad(
-        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input"
+        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
     ) -> Tuple[Any, np.ndarray]:
         return F.binary_cross_entropy_value_and_grad(
-            input, target, self.weight, self.reduction, grad_output, wrt
+            input,
+            target,
+            self.weight,
+            self.reduction,
+            grad_output,
+            wrt,
+            mask=mask,
+            label_smoothing=self.label_smoothing,
         )

@@ -1,0 +1,164 @@
+"""A streaming mean of binary cross-entropy, for data fed in batches (or spread over workers).
+
+What is guaranteed: each ``update`` adds one batch's loss sum, computed by the kernels as a
+deterministic float64 sum (the same number one call with ``reduction="sum"`` returns before it is
+rounded to the result dtype). The accumulator adds these batch sums, and the batches' weight
+totals, *exactly* (Shewchuk's expansion, as ``math.fsum``), and rounds once when read. So:
+
+- the result does not depend on the order of ``update`` and ``merge`` calls, nor on how
+  accumulators are grouped before merging: it is a function of the multiset of batches;
+- one batch gives exactly the float64 sum of one call over that batch;
+- any other split of a dataset differs from one call over the whole of it only by the rounding
+  inside each batch's float64 sum: in practice within a few float64 ulp of the sum, far below a
+  float32 result's last bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, List, Optional
+
+import numpy as np
+
+from ._args import as_real_array, broadcast_operand, check_label_smoothing, check_mask, operands
+from .functional import _loss_sum
+
+__all__ = ["BCEAccumulator"]
+
+
+def _grow(partials: List[float], x: float) -> None:
+    """Adds ``x`` to the non-overlapping partial sums ``partials`` exactly (Shewchuk; the recipe
+    ``math.fsum`` is built on). Non-finite values are kept in one partial, as ordinary float sums."""
+    if not math.isfinite(x) or (partials and not math.isfinite(partials[-1])):
+        total = (partials[-1] if partials else 0.0) + x
+        partials[:] = [total]
+        return
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
+
+
+class BCEAccumulator:
+    """Accumulates the loss sum, the number of elements counted and their total weight over any
+    number of batches, in float64 and exactly (see the module documentation for what that
+    guarantees).
+
+    ``weight`` and ``pos_weight`` given here apply to every batch (for example one per column);
+    ``update(..., weight=...)`` multiplies a batch's own sample weights in, and ``mask`` leaves
+    elements out of the sum, the count and the weight total alike.
+
+    >>> acc = BCEAccumulator()
+    >>> for logits, labels in batches:           # doctest: +SKIP
+    ...     acc.update(logits, labels)
+    >>> acc.mean                                 # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        with_logits: bool = True,
+        *,
+        weight: Any = None,
+        pos_weight: Any = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        if not isinstance(with_logits, (bool, np.bool_)):
+            raise TypeError(f"with_logits must be True or False, got {with_logits!r}")
+        if pos_weight is not None and not with_logits:
+            raise ValueError("pos_weight is an argument of the with-logits loss only (with_logits=True)")
+        self.with_logits = bool(with_logits)
+        self.weight: Optional[np.ndarray] = None if weight is None else as_real_array("weight", weight)
+        self.pos_weight: Optional[np.ndarray] = (
+            None if pos_weight is None else as_real_array("pos_weight", pos_weight)
+        )
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self._sum: List[float] = []
+        self._weight_sum: List[float] = []
+        self._count = 0
+
+    def update(self, input: Any, target: Any, weight: Any = None, mask: Any = None) -> BCEAccumulator:
+        """Adds one batch; returns the accumulator, so that calls chain."""
+        ops = operands(input, target, self.weight, self.pos_weight)
+        shape = ops.input.shape
+        if weight is not None:
+            sample = broadcast_operand("weight", weight, shape, ops.input.dtype)
+            combined = sample if ops.weight is None else np.multiply(ops.weight, sample)
+            ops = ops._replace(weight=combined)
+        kept = None if mask is None else check_mask(mask, shape)
+        _grow(self._sum, _loss_sum(self.with_logits, ops, kept, self.label_smoothing))
+        count = ops.input.size if kept is None else int(np.count_nonzero(np.broadcast_to(kept, shape)))
+        self._count += count
+        if ops.weight is None:
+            _grow(self._weight_sum, float(count))
+        else:
+            weights = np.broadcast_to(ops.weight, shape)
+            if kept is not None:
+                weights = np.where(kept, weights, 0.0)
+            _grow(self._weight_sum, float(np.sum(weights, dtype=np.float64)))
+        return self
+
+    def merge(self, other: BCEAccumulator) -> BCEAccumulator:
+        """Adds what ``other`` accumulated (same loss and settings); returns this accumulator."""
+        if not isinstance(other, BCEAccumulator):
+            raise TypeError(f"other must be a BCEAccumulator, got {type(other).__name__}")
+        if not self._same_settings(other):
+            raise ValueError("cannot merge accumulators with different loss settings")
+        for x in other._sum:
+            _grow(self._sum, x)
+        for x in other._weight_sum:
+            _grow(self._weight_sum, x)
+        self._count += other._count
+        return self
+
+    def _same_settings(self, other: BCEAccumulator) -> bool:
+        def same(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:
+            return (a is None and b is None) or (
+                a is not None and b is not None and a.shape == b.shape and bool(np.array_equal(a, b))
+            )
+
+        return (
+            self.with_logits == other.with_logits
+            and self.label_smoothing == other.label_smoothing
+            and same(self.weight, other.weight)
+            and same(self.pos_weight, other.pos_weight)
+        )
+
+    @property
+    def sum(self) -> float:
+        """The loss summed over every element counted so far (0.0 before any)."""
+        return math.fsum(self._sum)
+
+    @property
+    def count(self) -> int:
+        """How many elements were counted (masked-out ones are not)."""
+        return self._count
+
+    @property
+    def weight_sum(self) -> float:
+        """The total weight of the elements counted (their count when there are no weights)."""
+        return math.fsum(self._weight_sum)
+
+    @property
+    def mean(self) -> float:
+        """``sum / count``, as ``reduction="mean"`` over all batches at once; NaN when nothing
+        was counted."""
+        return self.sum / self._count if self._count else math.nan
+
+    @property
+    def weighted_mean(self) -> float:
+        """``sum / weight_sum``, as ``reduction="weighted_mean"``; NaN when the total weight is 0."""
+        total = self.weight_sum
+        return self.sum / total if total else math.nan
+
+    def reset(self) -> None:
+        self._sum, self._weight_sum, self._count = [], [], 0
+
+    def __repr__(self) -> str:
+        return f"BCEAccumulator(with_logits={self.with_logits}, count={self._count}, sum={self.sum!r})"
