@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import optional_import
 from fastbce import bench, get_num_threads
 
 
@@ -57,3 +58,15 @@ def test_batch_scoring_mode_prints_its_table(capsys: pytest.CaptureFixture[str])
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"])]
     assert [r[0] for r in rows[-2:]] == ["1", "2"]
     assert get_num_threads() == before
+
+
+def test_dask_mode_prints_its_row(capsys: pytest.CaptureFixture[str]) -> None:
+    """--dask N: a dataset generated chunk by chunk (here 3 chunks), its mean loss with fastbce.dask
+    against NumPy's expression on the same chunks, and the generation baseline."""
+    optional_import("dask.array")
+    assert bench.main(["--dask", "1e7", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "n = 10,000,000 float32 logits and labels in 3 chunks" in out
+    for row in ("generate + read x, y", "fastbce.dask mean loss", "NumPy expression on Dask"):
+        assert row in out
+    assert "WARNING" not in out  # fastbce.dask and the NumPy expression agree

@@ -344,6 +344,16 @@ def test_out(rng, dtype, layout):
     np.testing.assert_array_equal(h, want_h)
 
 
+def test_out_empty():
+    empty = np.zeros((0, 3))
+    both = np.zeros((2, 0, 3))
+    loss_out, grad_out = both[0], both[1]
+    loss, grad = F.binary_cross_entropy_with_logits_value_and_grad(
+        empty, empty, reduction="none", out=(loss_out, grad_out)
+    )
+    assert loss is loss_out and grad is grad_out
+
+
 def test_out_errors():
     x = np.linspace(-3, 3, 12).reshape(3, 4)
     y = np.full((3, 4), 0.25)

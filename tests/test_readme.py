@@ -27,8 +27,9 @@ def test_readme_examples_run(restore_threads):
         "train_y": (features[:, 0] + rng.standard_normal(500) > 0).astype(np.float64),
     }
     for block in blocks:
-        if "import lightgbm" in block:
-            optional_import("lightgbm")
+        for module in ("lightgbm", "dask"):
+            if f"import {module}" in block:
+                optional_import(module)
         exec(compile(block, str(README), "exec"), namespace)
     acc = namespace["acc"]
     assert acc.count == 1500 and np.isfinite(acc.mean)

@@ -17,8 +17,12 @@ and, as the roofline, the time to read both arrays once (``x.sum() + y.sum()``).
 within one run: the contestants of a row are timed in interleaved rounds, so a noisy neighbour slows
 them alike. Before timing, every contestant's result is checked against NumPy's.
 
-Only NumPy is needed; matplotlib (``--plot``), scikit-learn (``--sklearn``) and torch (``--torch``)
-are imported only when asked for.
+``--dask N`` times something else instead: the mean loss of N float32 elements (4e8 by default)
+that Dask generates chunk by chunk, with ``fastbce.dask`` on the threaded scheduler, against
+generating and reading them alone and against NumPy's expression run by Dask.
+
+Only NumPy is needed; matplotlib (``--plot``), scikit-learn (``--sklearn``), torch (``--torch``) and
+Dask (``--dask``) are imported only when asked for.
 """
 
 from __future__ import annotations
@@ -814,6 +818,92 @@ def batch_scoring_table(rates: Sequence[tuple[int, float]], batch: int) -> str:
     return title + "\n" + render_table(["callers", "M rows/s", "vs 1 caller"], rows)
 
 
+DASK_CHUNK = 1 << 22  # elements per chunk of the --dask dataset (16 MiB of float32)
+DASK_DEFAULT_N = 400_000_000
+DASK_REPEAT = 3
+
+
+def dask_dataset(n: int, seed: int = SEED, chunk: int = DASK_CHUNK) -> tuple[Any, Any]:
+    """Logits x ~ N(0, 3) and labels y = 1[x + U(-2, 2) > 0], float32 Dask arrays of ``n``
+    elements that Dask generates chunk by chunk from seeded generators when a computation asks for
+    a chunk: the dataset is never in memory at once."""
+    import dask.array as da
+
+    x = da.random.default_rng(seed).standard_normal(n, chunks=chunk, dtype=np.float32) * np.float32(LOGIT_STD)
+    noise = da.random.default_rng(seed + 1).random(n, chunks=chunk, dtype=np.float32)
+    y = (x + (noise * np.float32(4) - np.float32(2)) > 0).astype(np.float32)
+    return x, y
+
+
+def dask_throughput(n: int, repeat: int, seed: int = SEED) -> tuple[dict[str, float], dict[str, float]]:
+    """Median seconds of three computations over the same lazily generated dataset, on Dask's
+    threaded scheduler, timed in interleaved rounds: generating it and reading it once
+    (``x.sum() + y.sum()``: the bound a loss over it cannot beat), fastbce.dask's mean loss, and
+    NumPy's stable expression run by Dask. Returns (times, values)."""
+    import dask
+    import dask.array as da
+
+    import fastbce.dask
+
+    x, y = dask_dataset(n, seed)
+    graphs = {
+        "generate + read x, y": x.sum(dtype=np.float64) + y.sum(dtype=np.float64),
+        "fastbce.dask mean loss": fastbce.dask.binary_cross_entropy_with_logits(x, y),
+        "NumPy expression on Dask": (da.maximum(x, 0) - x * y + da.log1p(da.exp(-abs(x)))).mean(
+            dtype=np.float64
+        ),
+    }
+    times: dict[str, list[float]] = {name: [] for name in graphs}
+    values: dict[str, float] = {}
+    for _ in range(repeat):
+        for name, graph in graphs.items():
+            progress(f"dask: {name}")
+            start = time.perf_counter()
+            values[name] = float(dask.compute(graph, scheduler="threads")[0])
+            times[name].append(time.perf_counter() - start)
+    progress("")
+    return {name: statistics.median(t) for name, t in times.items()}, values
+
+
+def dask_table(n: int, repeat: int, times: dict[str, float], values: dict[str, float]) -> str:
+    import dask
+
+    chunks = -(-n // DASK_CHUNK)
+    title = (
+        f"dask {dask.__version__}: n = {n:,} float32 logits and labels in {chunks:,} chunks of up to "
+        f"{DASK_CHUNK:,} elements, generated chunk by chunk (never in memory at once); threaded "
+        f"scheduler, {os.cpu_count()} CPUs, fastbce {fastbce.get_num_threads()} threads; median of {repeat}"
+    )
+    generate = times["generate + read x, y"]
+    rows = [
+        [
+            name,
+            format_seconds(t),
+            format_rate(n / t / 1e6),
+            format_ratio(generate / t),
+            "" if name.startswith("generate") else f"{values[name]:.7g}",
+        ]
+        for name, t in times.items()
+    ]
+    headers = ["computation", "time", "M elem/s", "vs generate", "mean loss"]
+    table = title + "\n" + render_table(headers, rows)
+    got, want = values["fastbce.dask mean loss"], values["NumPy expression on Dask"]
+    problem = disagreement(got, want, RTOL["float32"])
+    if problem:
+        table += f"\nWARNING: fastbce.dask and the NumPy expression disagree: {problem}"
+    return table
+
+
+def dask_main(n: int, repeat: int, seed: int) -> int:
+    print(machine_line(machine_description()))
+    if importlib.util.find_spec("dask") is None:
+        print("--dask: Dask is not installed (pip install fastbce[dask])")
+        return 1
+    times, values = dask_throughput(n, repeat, seed)
+    print("\n" + dask_table(n, repeat, times, values))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m fastbce.bench",
@@ -876,6 +966,17 @@ def parser() -> argparse.ArgumentParser:
         metavar="K,K,...",
         help="also time k Python threads scoring their own batches, for each k (e.g. 1,2)",
     )
+    p.add_argument(
+        "--dask",
+        type=lambda s: _positive_ints(s)[0],
+        nargs="?",
+        const=DASK_DEFAULT_N,
+        metavar="N",
+        help=f"instead of the table: the mean loss of N float32 elements (default {DASK_DEFAULT_N:.0e}) "
+        "with fastbce.dask on Dask's threaded scheduler, generated chunk by chunk, against generating "
+        "and reading them alone (needs fastbce[dask]; --repeat runs, default "
+        f"{DASK_REPEAT})",
+    )
     return p
 
 
@@ -909,6 +1010,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress("")
         print(text, flush=True)
 
+    if args.dask:
+        return dask_main(args.dask, args.repeat or DASK_REPEAT, args.seed)
     config = config_from(args, log)
     plot = args.plot
     if plot and importlib.util.find_spec("matplotlib") is None:

@@ -144,8 +144,10 @@ def _axis_grad_output(
 
 
 def _buffer(out: Optional[np.ndarray], shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Where the kernels write an output: the caller's array when they can write it in place."""
-    if out is not None and out.dtype == dtype and out.flags.c_contiguous and out.flags.aligned:
+    """Where the kernels write an output: the caller's array when they can write it in place (an
+    empty one is not handed over: two empty views of one buffer look overlapping to the borrow
+    checks of the binding layer, and there is nothing to write anyway)."""
+    if out is not None and out.size and out.dtype == dtype and out.flags.c_contiguous and out.flags.aligned:
         return out
     return np.empty(shape, dtype)
 
