@@ -265,16 +265,10 @@ def _value_and_grad_block(
         wrt=wrt,
         mask=m,
         label_smoothing=smoothing,
-        out=_halves(both),
+        out=(both[0], both[1]),
         **kw,
     )
     return both
-
-
-def _halves(both: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """``out=`` for the two halves of ``both``; none for an empty chunk, whose two empty halves the
-    kernels' overlap check cannot tell apart (there is nothing to write anyway)."""
-    return (both[0, ...], both[1, ...]) if both.size else None
 
 
 def _grad_hess_block(
@@ -290,7 +284,7 @@ def _grad_hess_block(
     """Gradient and hessian of one chunk, stacked along a new first axis like ``_value_and_grad_block``."""
     both = np.empty((2,) + x.shape, dtype=result)
     functional.binary_cross_entropy_with_logits_grad_hess(
-        x, y, w, pw, mask=m, label_smoothing=smoothing, out=_halves(both)
+        x, y, w, pw, mask=m, label_smoothing=smoothing, out=(both[0], both[1])
     )
     return both
 
