@@ -21,7 +21,7 @@ from typing import Any, List, Optional
 import numpy as np
 
 from ._args import as_real_array, broadcast_operand, check_label_smoothing, check_mask, operands
-from .functional import _loss_sum
+from .functional import _denominator, _loss_sum, _Options
 
 __all__ = ["BCEAccumulator"]
 
@@ -91,17 +91,11 @@ class BCEAccumulator:
             sample = broadcast_operand("weight", weight, shape, ops.input.dtype)
             combined = sample if ops.weight is None else np.multiply(ops.weight, sample)
             ops = ops._replace(weight=combined)
-        kept = None if mask is None else check_mask(mask, shape)
-        _grow(self._sum, _loss_sum(self.with_logits, ops, kept, self.label_smoothing))
-        count = ops.input.size if kept is None else int(np.count_nonzero(np.broadcast_to(kept, shape)))
-        self._count += count
-        if ops.weight is None:
-            _grow(self._weight_sum, float(count))
-        else:
-            weights = np.broadcast_to(ops.weight, shape)
-            if kept is not None:
-                weights = np.where(kept, weights, 0.0)
-            _grow(self._weight_sum, float(np.sum(weights, dtype=np.float64)))
+        opts = _Options(None if mask is None else check_mask(mask, shape), self.label_smoothing, None, False)
+        _grow(self._sum, _loss_sum(self.with_logits, ops, opts))
+        # The divisors of "mean" and "weighted_mean", as one call over this batch computes them.
+        self._count += int(_denominator("mean", ops, opts))
+        _grow(self._weight_sum, float(_denominator("weighted_mean", ops, opts)))
         return self
 
     def merge(self, other: BCEAccumulator) -> BCEAccumulator:

@@ -242,12 +242,12 @@ def _evaluate(
     return loss, grad, hess
 
 
-def _loss_sum(with_logits: bool, ops: Operands, mask: Optional[np.ndarray], label_smoothing: float) -> float:
-    """The float64 sum of the losses of one call, before it is rounded to the result dtype (what
-    the streaming accumulator adds up). ``mask`` is a checked boolean mask."""
-    kernel_mask = None if mask is None else as_kernel_array(mask, ops.input.dtype)
+def _loss_sum(with_logits: bool, ops: Operands, opts: _Options) -> float:
+    """The float64 sum of the losses of one call (mask and label smoothing from ``opts``), before
+    it is rounded to the result dtype: what the streaming accumulator adds up."""
+    mask = None if opts.mask is None else as_kernel_array(opts.mask, ops.input.dtype)
     args = (ops.input, ops.target, ops.weight, ops.pos_weight, None, 1.0, None, True, None, False)
-    return _core.bce(with_logits, *args, kernel_mask, label_smoothing, None)
+    return _core.bce(with_logits, *args, mask, opts.label_smoothing, None)
 
 
 def _reduce_axes(losses: np.ndarray, denominator: Any, opts: _Options, result: np.dtype) -> Any:
