@@ -35,11 +35,22 @@ pub trait Element:
     fn poly_exp_neg<const FMA: bool>(self) -> Self;
     fn poly_log1p<const FMA: bool>(self) -> Self;
     fn poly_ln<const FMA: bool>(self) -> Self;
+    fn poly_exp_neg_normal<const FMA: bool>(self) -> Self;
+    fn poly_exp_neg_split<const FMA: bool>(self) -> (Self, Self);
+    fn poly_log1p_unit<const FMA: bool>(self) -> Self;
     fn fused_mul_add(self, b: Self, c: Self) -> Self;
 }
 
 macro_rules! element {
-    ($t:ty, $exp_neg:ident, $log1p:ident, $ln:ident) => {
+    (
+        $t:ty,
+        $exp_neg:ident,
+        $log1p:ident,
+        $ln:ident,
+        $exp_neg_normal:ident,
+        $exp_neg_split:ident,
+        $log1p_unit:ident
+    ) => {
         impl Element for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -88,6 +99,18 @@ macro_rules! element {
                 vmath::$ln::<FMA>(self)
             }
             #[inline(always)]
+            fn poly_exp_neg_normal<const FMA: bool>(self) -> Self {
+                vmath::$exp_neg_normal::<FMA>(self)
+            }
+            #[inline(always)]
+            fn poly_exp_neg_split<const FMA: bool>(self) -> (Self, Self) {
+                vmath::$exp_neg_split::<FMA>(self)
+            }
+            #[inline(always)]
+            fn poly_log1p_unit<const FMA: bool>(self) -> Self {
+                vmath::$log1p_unit::<FMA>(self)
+            }
+            #[inline(always)]
             fn fused_mul_add(self, b: Self, c: Self) -> Self {
                 <$t>::mul_add(self, b, c)
             }
@@ -95,8 +118,25 @@ macro_rules! element {
     };
 }
 
-element!(f32, exp_neg_f32, log1p_f32, ln_f32);
-element!(f64, exp_neg_f64, log1p_f64, ln_f64);
+element!(
+    f32,
+    exp_neg_f32,
+    log1p_f32,
+    ln_f32,
+    exp_neg_normal_f32,
+    exp_neg_split_f32,
+    log1p_unit_f32
+);
+// f64 has no narrower range to exploit: its "normal-range" exp is the general one.
+element!(
+    f64,
+    exp_neg_f64,
+    log1p_f64,
+    ln_f64,
+    exp_neg_f64,
+    exp_neg_split_f64,
+    log1p_unit_f64
+);
 
 /// How elementary functions are evaluated.
 pub trait Math: Copy + Send + Sync + 'static {
@@ -106,6 +146,15 @@ pub trait Math: Copy + Send + Sync + 'static {
     fn log1p<R: Element>(u: R) -> R;
     /// `ln(p)` for `p` in `[0, 1]`.
     fn ln<R: Element>(p: R) -> R;
+    /// `exp(x)` for `x <= 0` where the result is normal in `R` (`x >= -87` for `f32`; any `x` for
+    /// `f64`). Narrow types meet larger `|x|` only in blocks that `Formula::is_extreme` sends to
+    /// `f64`, whose narrow results are discarded.
+    fn exp_neg_normal<R: Element>(x: R) -> R;
+    /// `exp(x)` as an unevaluated sum `hi + lo` more precise than `R` (for `f32`, with FMA;
+    /// `lo = 0` for `f64`), on the domain of `exp_neg_normal`.
+    fn exp_neg_split<R: Element>(x: R) -> (R, R);
+    /// `log1p(u)` for `u` in `[0, 1]`.
+    fn log1p_unit<R: Element>(u: R) -> R;
     /// `a * b + c`, fused where the hardware has it.
     fn mul_add<R: Element>(a: R, b: R, c: R) -> R;
 }
@@ -133,6 +182,18 @@ impl Math for Libm {
         p.libm_ln()
     }
     #[inline(always)]
+    fn exp_neg_normal<R: Element>(x: R) -> R {
+        x.libm_exp()
+    }
+    #[inline(always)]
+    fn exp_neg_split<R: Element>(x: R) -> (R, R) {
+        (x.libm_exp(), R::ZERO)
+    }
+    #[inline(always)]
+    fn log1p_unit<R: Element>(u: R) -> R {
+        u.libm_ln_1p()
+    }
+    #[inline(always)]
     fn mul_add<R: Element>(a: R, b: R, c: R) -> R {
         a * b + c
     }
@@ -150,6 +211,18 @@ impl<const FMA: bool> Math for Poly<FMA> {
     #[inline(always)]
     fn ln<R: Element>(p: R) -> R {
         p.poly_ln::<FMA>()
+    }
+    #[inline(always)]
+    fn exp_neg_normal<R: Element>(x: R) -> R {
+        x.poly_exp_neg_normal::<FMA>()
+    }
+    #[inline(always)]
+    fn exp_neg_split<R: Element>(x: R) -> (R, R) {
+        x.poly_exp_neg_split::<FMA>()
+    }
+    #[inline(always)]
+    fn log1p_unit<R: Element>(u: R) -> R {
+        u.poly_log1p_unit::<FMA>()
     }
     #[inline(always)]
     fn mul_add<R: Element>(a: R, b: R, c: R) -> R {

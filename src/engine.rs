@@ -284,11 +284,15 @@ unsafe fn chunk_avx512<T: Element, F: Formula>(chunk: Chunk<'_, '_, T>) -> f64 {
 impl<T: Element> Chunk<'_, '_, T> {
     /// The polynomial path. Losses are computed in the storage type: their two terms never cancel,
     /// so a few ulp per operation stay a few ulp. Gradients can cancel ((1 - y) sigmoid(x) against
-    /// pw y sigmoid(-x)), which amplifies rounding by the ratio of term to result; for `f32` they are
-    /// computed in `f64`, which keeps them correctly rounded in practice.
+    /// pw y sigmoid(-x)), which amplifies rounding by the ratio of term to result. For `f32`, the
+    /// input gradient of a formula that supports it (`Formula::NARROW_INPUT_GRADIENT`) is computed
+    /// in `f32` with compensated arithmetic, which needs FMA for exact products; other gradients
+    /// are computed in `f64`. Either way they are correctly rounded in practice.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run_poly<F: Formula, const FMA: bool>(self) -> f64 {
-        if self.grad_mode != GRAD_NONE && std::mem::size_of::<T>() < std::mem::size_of::<f64>() {
+        let narrow_grad = self.grad_mode == GRAD_INPUT && F::NARROW_INPUT_GRADIENT && FMA;
+        let wide_grad = self.grad_mode != GRAD_NONE && !narrow_grad;
+        if wide_grad && std::mem::size_of::<T>() < std::mem::size_of::<f64>() {
             self.run::<f64, F, Poly<FMA>>()
         } else {
             self.run::<T, F, Poly<FMA>>()

@@ -20,6 +20,9 @@ pub struct Terms<R> {
 pub trait Formula: Copy + Send + Sync + 'static {
     /// Whether input and target must lie in `[0, 1]`.
     const NEEDS_PROBABILITIES: bool;
+    /// Whether `terms` computes the input gradient accurately in a narrow type (with FMA); if not,
+    /// the engine computes narrow types' gradients in `f64`.
+    const NARROW_INPUT_GRADIENT: bool;
     /// Whether an input value takes a narrow type's intermediates out of their normal range
     /// (underflow to subnormals, overflow), so that its block is better computed in `f64`.
     fn is_extreme<T: Element>(x: T) -> bool;
@@ -36,6 +39,7 @@ pub struct OnProbabilities;
 
 impl Formula for WithLogits {
     const NEEDS_PROBABILITIES: bool = false;
+    const NARROW_INPUT_GRADIENT: bool = true;
 
     /// Past |x| = 80, `exp(-|x|)` is near `f32`'s subnormal range and `|x| pw y` may overflow
     /// (NaN, too, is sent down the `f64` path, where it stays NaN).
@@ -54,8 +58,8 @@ impl Formula for WithLogits {
     fn terms<R: Element, M: Math>(x: R, y: R, w: R, pw: R) -> Terms<R> {
         let (zero, one) = (R::ZERO, R::ONE);
         let a = x.abs();
-        let e = M::exp_neg(-a);
-        let sp = M::log1p(e);
+        let e = M::exp_neg_normal(-a);
+        let sp = M::log1p_unit(e);
         let negative = x < zero;
         let coef = if negative { pw * y } else { one - y };
         let linear = if coef == zero { zero } else { coef * a };
@@ -66,8 +70,12 @@ impl Formula for WithLogits {
         // sigmoid(x) and sigmoid(-x) from the same exponential.
         let r = one / (one + e);
         let er = e * r;
-        let (sig, sig_neg) = if negative { (er, r) } else { (r, er) };
-        let d_input = w * ((one - y) * sig - pw * y * sig_neg);
+        let d_input = if is_narrow::<R>() {
+            w * sigmoid_terms_compensated::<R, M>(negative, y, pw, M::exp_neg_split(-a))
+        } else {
+            let (sig, sig_neg) = if negative { (er, r) } else { (r, er) };
+            w * ((one - y) * sig - pw * y * sig_neg)
+        };
 
         // d/dy = -x - (pw - 1) log sigmoid(x), with log sigmoid(x) = min(x, 0) - sp written out per
         // sign so that x = -inf gives +inf rather than inf - inf.
@@ -86,6 +94,64 @@ impl Formula for WithLogits {
     }
 }
 
+/// Whether `R` is narrower than `f64` (and so needs care where terms cancel).
+#[inline(always)]
+fn is_narrow<R: Element>() -> bool {
+    std::mem::size_of::<R>() < std::mem::size_of::<f64>()
+}
+
+/// `(1 - y) sigmoid(x) - pw y sigmoid(-x)` in a narrow type, accurate to about 1 ulp of the
+/// result even where the two terms cancel (soft labels near `sigmoid(x)`), from `e = exp(-|x|)`
+/// given as `e_hi + e_lo`. With `u = 1 - y`, `v = pw y`, it is `N / (1 + e)` where
+/// `N = u - v e` (`x >= 0`) or `u e - v` (`x < 0`). `u` and `v` are kept exactly as pairs
+/// (Fast2Sum, FMA product error), the product with `e` likewise, and the difference whose operands
+/// are within a factor 2 is exact (Sterbenz); what is left of the rounding goes into a tail,
+/// and the division by `1 + e` (itself kept as a pair) is corrected by its FMA residual. The
+/// error is then that of `e` (below `2^-29.5` relative, [`crate::vmath::exp_neg_split_f32`]), in
+/// units of the larger term, instead of several `f32` ulps of it.
+///
+/// Needs `M` with FMA (exact products) and `|x| <= 87`; the engine computes narrow input gradients
+/// only there, and in `f64` otherwise.
+#[inline(always)]
+fn sigmoid_terms_compensated<R: Element, M: Math>(
+    negative: bool,
+    y: R,
+    pw: R,
+    (e, e_lo): (R, R),
+) -> R {
+    let one = R::ONE;
+    let u = one - y;
+    let u_lo = (one - u) - y; // exact for |y| <= 1
+    let v = pw * y;
+    let v_lo = M::mul_add(pw, y, -v);
+    // N = ce e + c1.
+    let (ce, ce_lo, c1, c1_lo) = if negative {
+        (u, u_lo, -v, -v_lo)
+    } else {
+        (-v, -v_lo, u, u_lo)
+    };
+    let p = ce * e;
+    let p_lo = M::mul_add(ce, e, -p);
+    // TwoSum: s + s_err = p + c1 exactly.
+    let s = p + c1;
+    let s_p = s - c1;
+    let s_err = (p - s_p) + (c1 - (s - s_p));
+    let tail = ((p_lo + c1_lo) + M::mul_add(ce, e_lo, ce_lo * e)) + s_err;
+    // TwoSum again: n + n_err = s + tail, the numerator.
+    let n = s + tail;
+    let n_t = n - tail;
+    let n_err = (s - n_t) + (tail - (n - n_t));
+    // 1 + e = t + t_err, and N / (1 + e) = q + (N - q t - q t_err) / t, with 1/t in [1/2, 1]
+    // approximated by 1.5 - t/2 (within 6%: this only scales a correction of a few ulp).
+    let t = one + e;
+    let t_err = ((one - t) + e) + e_lo;
+    let q = n / t;
+    let rho = M::mul_add(-q, t, n) + n_err;
+    let correction = M::mul_add(-q, t_err, rho);
+    let inv_t = M::mul_add(R::from_f64(-0.5), t, R::from_f64(1.5));
+    M::mul_add(correction, inv_t, q)
+}
+
 /// PyTorch clamps the input gradient's denominator at 1e-12 rounded to `f32`, for `f64` too.
 pub const PROBABILITY_GRAD_EPS: f64 = 1e-12_f32 as f64;
 /// PyTorch clamps each log at -100 so that a certain wrong answer costs 100, not infinity.
@@ -93,6 +159,7 @@ pub const LOG_CLAMP: f64 = -100.0;
 
 impl Formula for OnProbabilities {
     const NEEDS_PROBABILITIES: bool = true;
+    const NARROW_INPUT_GRADIENT: bool = false;
 
     /// Probabilities are checked to lie in [0, 1]; `ln` handles subnormal ones itself.
     #[inline(always)]
