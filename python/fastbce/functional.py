@@ -68,10 +68,43 @@ def _plain(
         # The type first: an array's == would not be a truth value.
         and label_smoothing.__class__ in (float, int)
         and label_smoothing == 0
+        and reduction.__class__ is str
         and (reduction == "mean" or reduction == "sum")
         and type(input) is np.ndarray
         and type(target) is np.ndarray
     )
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _lean_gradient(
+    with_logits: bool, want_loss: bool, input: np.ndarray, target: np.ndarray, mean: bool, grad_output: float
+) -> Optional[Tuple[Any, np.ndarray]]:
+    """A plain gradient call (``_plain``, with a number for ``grad_output`` and ``wrt="input"``) in one
+    native call: ``(loss or None, gradient)`` when input and target are non-empty C-contiguous arrays of
+    one shape and one kernel dtype, else None, and the general path takes the call. The same
+    arithmetic as the general path: the scale is ``grad_output / n`` for a mean, the loss the float64
+    sum (divided by ``n``) rounded once."""
+    dtype = input.dtype
+    if not (
+        dtype in _KERNEL_DTYPES
+        and target.dtype == dtype
+        and input.shape == target.shape
+        and input.size
+        and input.flags.c_contiguous
+        and target.flags.c_contiguous
+    ):
+        return None
+    n = input.size
+    scale = float(grad_output)
+    if mean:
+        scale = scale / n
+    grad = np.empty_like(input)
+    total = _core.bce(with_logits, input, target, None, None, None, scale, None, want_loss, grad, False)
+    if not want_loss:
+        return None, grad
+    return dtype.type(total / n if mean else total), grad
 
 
 class _Options(NamedTuple):
@@ -417,6 +450,16 @@ def _gradient(
     out: Any,
 ) -> Tuple[Any, Any]:
     """The gradient functions and the value-and-gradient ones: ``(loss or None, gradient)``."""
+    pipeline = (mask, label_smoothing, axis, keepdims, out)
+    if (
+        grad_output.__class__ in (float, int)
+        and wrt.__class__ is str
+        and wrt == "input"
+        and _plain(input, target, weight, pos_weight, None, None, reduction, *pipeline)
+    ):
+        lean = _lean_gradient(with_logits, want_loss, input, target, reduction == "mean", grad_output)
+        if lean is not None:
+            return lean
     reduction = check_reduction(reduction)
     wrt_target = check_wrt(wrt)
     ops = operands(input, target, weight, pos_weight)

@@ -1,0 +1,144 @@
+"""The lean path of plain gradient calls (``functional._lean_gradient``): two C-contiguous arrays of
+one float dtype and shape, no weights, a mean or a sum, a number for grad_output. It must give
+what the general path gives, bit for bit, be taken exactly when it applies, and leave everything
+else (errors included) to the general path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fastbce
+import numpy as np
+import pytest
+from conftest import LOGITS, PROBS, assert_close, assert_identical, reference
+from fastbce import functional as F
+
+GRADIENT_FUNCTIONS = {
+    LOGITS: (F.binary_cross_entropy_with_logits_grad, F.binary_cross_entropy_with_logits_value_and_grad),
+    PROBS: (F.binary_cross_entropy_grad, F.binary_cross_entropy_value_and_grad),
+}
+
+
+def data(function: str, shape: tuple[int, ...], dtype: Any, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 4
+    if function == PROBS:
+        x = 1 / (1 + np.exp(-x))
+    y = rng.uniform(0, 1, shape)
+    return np.asarray(x, dtype), np.asarray(y, dtype)
+
+
+@pytest.fixture
+def lean_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per gradient call, whether the lean path computed it."""
+    taken: list[bool] = []
+    lean = F._lean_gradient
+
+    def spy(*args: Any) -> Any:
+        result = lean(*args)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(F, "_lean_gradient", spy)
+    return taken
+
+
+@pytest.mark.parametrize("function", [LOGITS, PROBS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape", [(), (1,), (64,), (3, 5), (2, 3, 4)])
+@pytest.mark.parametrize("grad_output", [1.0, 0.25, 3, -2.5])
+def test_lean_path_is_the_general_path(function, dtype, reduction, shape, grad_output, lean_calls):
+    grad, value_and_grad = GRADIENT_FUNCTIONS[function]
+    x, y = data(function, shape, dtype)
+    lean_g = grad(x, y, reduction=reduction, grad_output=grad_output)
+    lean_l, lean_vg = value_and_grad(x, y, reduction=reduction, grad_output=grad_output)
+    assert lean_calls == [True, True]
+    # A NumPy scalar is not a Python number, so it takes the general path, with the same value.
+    general = np.float64(grad_output)
+    assert_identical(lean_g, grad(x, y, reduction=reduction, grad_output=general))
+    general_l, general_vg = value_and_grad(x, y, reduction=reduction, grad_output=general)
+    assert lean_calls == [True, True]  # not asked again
+    assert_identical(lean_vg, general_vg)
+    assert_identical(lean_l, general_l)
+    assert type(lean_l) is np.dtype(dtype).type
+    # and both against the float64 reference
+    want_l, want_g, _ = reference(function, x, y, reduction=reduction, grad_output=grad_output)
+    assert_close(lean_l, want_l, dtype, "loss")
+    assert_close(lean_g, want_g, dtype, "grad")
+    assert_close(lean_vg, want_g, dtype, "value_and_grad's grad")
+    assert lean_g.flags.c_contiguous and lean_g.shape == shape
+
+
+def test_lean_path_leaves_inputs_alone(lean_calls):
+    x, y = data(LOGITS, (5, 4), np.float32)
+    x0, y0 = x.copy(), y.copy()
+    x.flags.writeable = False
+    fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y)
+    assert lean_calls == [True]
+    assert_identical(x, x0)
+    assert_identical(y, y0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda x, y: (x[:, ::2], y[:, ::2]), id="strided"),
+        pytest.param(lambda x, y: (x.T, y.T), id="transposed"),
+        pytest.param(lambda x, y: (x, y.astype(np.float64)), id="mixed dtypes"),
+        pytest.param(lambda x, y: (x.astype(np.float16), y.astype(np.float16)), id="float16"),
+        pytest.param(lambda x, y: (x.astype(">f4"), y.astype(">f4")), id="big-endian"),
+        pytest.param(lambda x, y: (x[:0], y[:0]), id="empty"),
+    ],
+)
+def test_other_plain_calls_take_the_general_path(make, lean_calls):
+    x, y = make(*data(LOGITS, (4, 6), np.float32))
+    got = fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y)
+    want_l, want_g, _ = reference(LOGITS, x, y)
+    result = np.result_type(x, y)
+    assert got[1].dtype == result and got[1].shape == x.shape
+    assert_close(got[0], want_l, result, "loss")
+    assert_close(got[1], want_g, result, "grad")
+    assert lean_calls == [False]
+
+
+def test_a_target_of_another_shape_is_refused_by_the_general_path(lean_calls):
+    x, y = data(LOGITS, (4, 6), np.float32)
+    with pytest.raises(ValueError, match=r"target of shape \(1, 6\) must have the same shape as input"):
+        fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y[:1])
+    assert lean_calls == [False]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(weight=np.ones(6, np.float32)),
+        dict(pos_weight=np.ones(6, np.float32)),
+        dict(reduction="none"),
+        dict(wrt="target"),
+        dict(grad_output=np.float32(1.0)),
+        dict(grad_output=True),
+        dict(mask=np.ones((4, 6), bool)),
+        dict(label_smoothing=0.1),
+        dict(axis=0),
+        dict(out=(None, np.empty((4, 6), np.float32))),
+    ],
+)
+def test_calls_with_more_arguments_skip_the_lean_path(kwargs, lean_calls):
+    x, y = data(LOGITS, (4, 6), np.float32)
+    fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y, **kwargs)
+    assert lean_calls == []
+
+
+def test_lean_path_errors_are_the_general_paths():
+    x, y = data(PROBS, (8,), np.float64)
+    x[3] = 1.5
+    with pytest.raises(ValueError) as lean:
+        F.binary_cross_entropy_grad(x, y)
+    with pytest.raises(ValueError) as general:
+        F.binary_cross_entropy_grad(x, y, grad_output=np.float64(1.0))
+    assert str(lean.value) == str(general.value)
+    with pytest.raises(ValueError, match="reduction"):
+        F.binary_cross_entropy_with_logits_grad(x, y, reduction="average")
+    with pytest.raises(ValueError, match="wrt"):
+        F.binary_cross_entropy_with_logits_grad(x, y, wrt="inputs")
