@@ -28,6 +28,15 @@ def data(function: str, shape: tuple[int, ...], dtype: Any, seed: int = 7) -> tu
     return np.asarray(x, dtype), np.asarray(y, dtype)
 
 
+def unaligned(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` at an odd address, as pickled buffers (Dask's) can arrive."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    out = raw[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
 @pytest.fixture
 def lean_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Records, per gradient call, whether the lean path computed it."""
@@ -89,6 +98,8 @@ def test_lean_path_leaves_inputs_alone(lean_calls):
         pytest.param(lambda x, y: (x.astype(np.float16), y.astype(np.float16)), id="float16"),
         pytest.param(lambda x, y: (x.astype(">f4"), y.astype(">f4")), id="big-endian"),
         pytest.param(lambda x, y: (x[:0], y[:0]), id="empty"),
+        pytest.param(lambda x, y: (unaligned(x), y), id="unaligned input"),
+        pytest.param(lambda x, y: (x, unaligned(y)), id="unaligned target"),
     ],
 )
 def test_other_plain_calls_take_the_general_path(make, lean_calls):
@@ -142,3 +153,31 @@ def test_lean_path_errors_are_the_general_paths():
         F.binary_cross_entropy_with_logits_grad(x, y, reduction="average")
     with pytest.raises(ValueError, match="wrt"):
         F.binary_cross_entropy_with_logits_grad(x, y, wrt="inputs")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (1,), (64,), (3, 5)])
+def test_lean_grad_hess_is_the_general_path(dtype, shape, monkeypatch):
+    taken: list[bool] = []
+    lean = F._lean_grad_hess
+
+    def spy(*args: Any) -> Any:
+        result = lean(*args)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(F, "_lean_grad_hess", spy)
+    x, y = data(LOGITS, shape, dtype)
+    g, h = F.binary_cross_entropy_with_logits_grad_hess(x, y)
+    # label_smoothing as a NumPy scalar is not a Python number: the general path, same value
+    g2, h2 = F.binary_cross_entropy_with_logits_grad_hess(x, y, label_smoothing=np.float64(0.0))
+    assert taken == [True]
+    assert_identical(g, g2)
+    assert_identical(h, h2)
+    assert_identical(g, F.binary_cross_entropy_with_logits_grad(x, y, reduction="none"))
+    sig = 1 / (1 + np.exp(-x.astype(np.float64)))
+    assert_close(h, sig * (1 - sig), dtype, "hess")
+    # strided: the general path
+    if x.size > 1:
+        F.binary_cross_entropy_with_logits_grad_hess(x[::2], y[::2])
+        assert taken == [True, False]

@@ -40,6 +40,23 @@ __all__ = [
 _MEANS = ("mean", "weighted_mean")
 
 
+def _bare(
+    input: Any, target: Any, weight: Any, pos_weight: Any, mask: Any, label_smoothing: Any, out: Any
+) -> bool:
+    """Whether a call has two NumPy arrays and no weights, mask, label smoothing or ``out``."""
+    return (
+        weight is None
+        and pos_weight is None
+        and mask is None
+        and out is None
+        # The type first: an array's == would not be a truth value.
+        and label_smoothing.__class__ in (float, int)
+        and label_smoothing == 0
+        and type(input) is np.ndarray
+        and type(target) is np.ndarray
+    )
+
+
 def _plain(
     input: Any,
     target: Any,
@@ -54,47 +71,45 @@ def _plain(
     keepdims: Any,
     out: Any,
 ) -> bool:
-    """Whether a loss call may try the lean native path: two NumPy arrays, no weights, no legacy
-    or pipeline arguments, a mean or a sum. The native side still checks dtypes, shapes and layout."""
+    """Whether a loss call may try the lean native path: ``_bare``, no legacy arguments and no axis,
+    a mean or a sum. The native side still checks dtypes, shapes and layout."""
     return (
-        weight is None
-        and pos_weight is None
-        and size_average is None
+        size_average is None
         and reduce is None
-        and mask is None
         and axis is None
         and keepdims is False
-        and out is None
-        # The type first: an array's == would not be a truth value.
-        and label_smoothing.__class__ in (float, int)
-        and label_smoothing == 0
         and reduction.__class__ is str
         and (reduction == "mean" or reduction == "sum")
-        and type(input) is np.ndarray
-        and type(target) is np.ndarray
+        and _bare(input, target, weight, pos_weight, mask, label_smoothing, out)
     )
 
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _lean_gradient(
-    with_logits: bool, want_loss: bool, input: np.ndarray, target: np.ndarray, mean: bool, grad_output: float
-) -> Optional[Tuple[Any, np.ndarray]]:
-    """A plain gradient call (``_plain``, with a number for ``grad_output`` and ``wrt="input"``) in one
-    native call: ``(loss or None, gradient)`` when input and target are non-empty C-contiguous arrays of
-    one shape and one kernel dtype, else None, and the general path takes the call. The same
-    arithmetic as the general path: the scale is ``grad_output / n`` for a mean, the loss the float64
-    sum (divided by ``n``) rounded once."""
-    dtype = input.dtype
-    if not (
-        dtype in _KERNEL_DTYPES
-        and target.dtype == dtype
+def _lean_arrays(input: np.ndarray, target: np.ndarray) -> bool:
+    """Whether the kernel can take two NumPy arrays as they are: non-empty, aligned, C-contiguous, of
+    one shape and one kernel dtype (native byte order)."""
+    return bool(
+        input.dtype in _KERNEL_DTYPES
+        and target.dtype == input.dtype
         and input.shape == target.shape
         and input.size
         and input.flags.c_contiguous
         and target.flags.c_contiguous
-    ):
+        and input.flags.aligned
+        and target.flags.aligned
+    )
+
+
+def _lean_gradient(
+    with_logits: bool, want_loss: bool, input: np.ndarray, target: np.ndarray, mean: bool, grad_output: float
+) -> Optional[Tuple[Any, np.ndarray]]:
+    """A plain gradient call (``_plain``, with a number for ``grad_output`` and ``wrt="input"``) in one
+    native call, ``(loss or None, gradient)``, when ``_lean_arrays``; else None, and the general path
+    takes the call. The same arithmetic as the general path: the scale is ``grad_output / n`` for a
+    mean, the loss the float64 sum (divided by ``n``) rounded once."""
+    if not _lean_arrays(input, target):
         return None
     n = input.size
     scale = float(grad_output)
@@ -104,7 +119,17 @@ def _lean_gradient(
     total = _core.bce(with_logits, input, target, None, None, None, scale, None, want_loss, grad, False)
     if not want_loss:
         return None, grad
-    return dtype.type(total / n if mean else total), grad
+    return input.dtype.type(total / n if mean else total), grad
+
+
+def _lean_grad_hess(input: np.ndarray, target: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """A plain ``grad_hess`` call (two NumPy arrays, no other argument) in one native call when
+    ``_lean_arrays``; else None."""
+    if not _lean_arrays(input, target):
+        return None
+    grad, hess = np.empty_like(input), np.empty_like(input)
+    _core.bce(True, input, target, None, None, None, 1.0, None, False, grad, False, None, 0.0, hess)
+    return grad, hess
 
 
 class _Options(NamedTuple):
@@ -573,6 +598,10 @@ def binary_cross_entropy_with_logits_grad_hess(
     logits, in one pass: ``grad = w [(1 - y) σ(x) - pw y σ(-x)]`` and
     ``hess = w ((1 - y) + pw y) σ(x) σ(-x)`` (a product: nothing cancels). What a gradient-boosting
     library asks of a custom objective. ``out=(grad, hess)``, either may be None."""
+    if _bare(input, target, weight, pos_weight, mask, label_smoothing, out):
+        lean = _lean_grad_hess(input, target)
+        if lean is not None:
+            return lean
     ops = operands(input, target, weight, pos_weight)
     opts = _options(ops.input.shape, "none", mask, label_smoothing, None, False)
     grad_out, hess_out = _outs(("grad out", "hess out"), out, ops, (input, target, weight, pos_weight, mask))
