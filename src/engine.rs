@@ -286,11 +286,14 @@ impl<T: Element> Chunk<'_, '_, T> {
     /// so a few ulp per operation stay a few ulp. Gradients can cancel ((1 - y) sigmoid(x) against
     /// pw y sigmoid(-x)), which amplifies rounding by the ratio of term to result. For `f32`, the
     /// input gradient of a formula that supports it (`Formula::NARROW_INPUT_GRADIENT`) is computed
-    /// in `f32` with compensated arithmetic, which needs FMA for exact products; other gradients
-    /// are computed in `f64`. Either way they are correctly rounded in practice.
+    /// in `f32` with compensated arithmetic, which needs FMA for exact products, and so is the
+    /// hessian beside it (a product: nothing cancels); other gradients are computed in `f64`.
+    /// Either way they are within about 1 ulp.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run_poly<F: Formula, const FMA: bool>(self) -> f64 {
-        let narrow_grad = self.grad_mode == GRAD_INPUT && F::NARROW_INPUT_GRADIENT && FMA;
+        let narrow_grad = (self.grad_mode == GRAD_INPUT || self.grad_mode == GRAD_HESS)
+            && F::NARROW_INPUT_GRADIENT
+            && FMA;
         let wide_grad = self.grad_mode != GRAD_NONE && !narrow_grad;
         if wide_grad && std::mem::size_of::<T>() < std::mem::size_of::<f64>() {
             self.run::<f64, F, Poly<FMA>>()
@@ -479,6 +482,10 @@ impl<T: Element> Span<'_, T> {
         let hess_out = self.hess.unwrap_or_default();
         let params = Params::new::<T>(self.scale, self.smoothing);
         let narrow = std::mem::size_of::<R>() < std::mem::size_of::<f64>();
+        // An input gradient computed narrow: blocks whose targets are all 0 or 1 take the direct
+        // formula (`Formula::terms`' HARD_LABELS), the rest the compensated one.
+        let narrow_input_grad =
+            narrow && F::NARROW_INPUT_GRADIENT && (GRAD == GRAD_INPUT || GRAD == GRAD_HESS);
         let mut acc = [0.0f64; LANES];
         // Losses to sum: in the compute type, so that the element loop is all of one width (a
         // wider store halves the vector length), or in f64 for blocks recomputed wide.
@@ -508,12 +515,13 @@ impl<T: Element> Span<'_, T> {
                 Run::Slice(s) => Run::Slice(&s[start..start + m]),
                 constant => constant,
             };
-            let extreme = compute_block::<T, R, F, M, LOSS, GRAD>(
-                (xb, yb, wb, pwb, gob),
-                params,
-                (&mut *lb, &mut *gb, &mut *hb, &mut narrow_sums[..m]),
-                narrow,
-            );
+            let inputs = (xb, yb, wb, pwb, gob);
+            let outputs = (&mut *lb, &mut *gb, &mut *hb, &mut narrow_sums[..m]);
+            let extreme = if narrow_input_grad && hard_labels(yb, params) {
+                compute_block::<T, R, F, M, LOSS, GRAD, true>(inputs, params, outputs, narrow)
+            } else {
+                compute_block::<T, R, F, M, LOSS, GRAD, false>(inputs, params, outputs, narrow)
+            };
             if !extreme {
                 apply_mask(mask, (lb, gb, hb, &mut narrow_sums[..m]));
                 if LOSS == LOSS_SUM {
@@ -521,7 +529,7 @@ impl<T: Element> Span<'_, T> {
                 }
             } else {
                 // Rare: recomputed in f64, overwriting what the narrow pass wrote.
-                compute_block::<T, f64, F, M, LOSS, GRAD>(
+                compute_block::<T, f64, F, M, LOSS, GRAD, false>(
                     (xb, yb, wb, pwb, gob),
                     params,
                     (&mut *lb, &mut *gb, &mut *hb, &mut wide_sums[..m]),
@@ -544,6 +552,20 @@ impl<T: Element> Span<'_, T> {
         }
         acc[0]
     }
+}
+
+/// Whether every target of a block is 0 or 1 once smoothed (label smoothing moves them all off).
+#[inline(always)]
+fn hard_labels<T: Element>(y: &[T], params: Params) -> bool {
+    if params.keep != 1.0 || params.half != 0.0 {
+        return false;
+    }
+    // An integer OR-reduction, which vectorises where a `bool` one may not.
+    let mut soft = 0u32;
+    for &v in y {
+        soft |= u32::from(v != T::ZERO && v != T::ONE);
+    }
+    soft == 0
 }
 
 /// Adds the first `m` values of `block` lane-wise into `acc` (zeroing the rest first, so that a
@@ -624,9 +646,18 @@ impl Params {
 /// and vectorises the loop. Inputs: `(x, y, weight, pos_weight, grad_output)`; outputs:
 /// `(losses, gradient, hessian, losses to sum)`, each empty when not requested. Computes in `R`; with
 /// `flag_extremes`, also returns whether any input value is extreme for `R`
-/// (`Formula::is_extreme`), in which case the caller recomputes the block wider.
+/// (`Formula::is_extreme`), in which case the caller recomputes the block wider. `HARD_LABELS`:
+/// the caller has checked that every (smoothed) target is 0 or 1.
 #[inline(always)]
-fn compute_block<T: Element, R: Element, F: Formula, M: Math, const LOSS: u8, const GRAD: u8>(
+fn compute_block<
+    T: Element,
+    R: Element,
+    F: Formula,
+    M: Math,
+    const LOSS: u8,
+    const GRAD: u8,
+    const HARD_LABELS: bool,
+>(
     (x, y, w, pw, go): (&[T], &[T], impl Lane<T>, impl Lane<T>, impl Lane<T>),
     params: Params,
     (loss, grad, hess, sums): (&mut [T], &mut [T], &mut [T], &mut [R]),
@@ -647,7 +678,7 @@ fn compute_block<T: Element, R: Element, F: Formula, M: Math, const LOSS: u8, co
         // Smoothed in the compute type with one rounding, then rounded to the storage type, so that
         // every path sees the same smoothed target (without smoothing: `y * 1 + 0`, exactly `y`).
         let smoothed: T = cast(M::mul_add(cast(y[i]), keep, half));
-        let t = F::terms::<R, M>(cast(x[i]), cast(smoothed), w.at(i), pw.at(i));
+        let t = F::terms::<R, M, HARD_LABELS>(cast(x[i]), cast(smoothed), w.at(i), pw.at(i));
         if LOSS == LOSS_EACH {
             loss[i] = cast(t.loss);
         }

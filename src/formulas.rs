@@ -20,13 +20,21 @@ pub struct Terms<R> {
 pub trait Formula: Copy + Send + Sync + 'static {
     /// Whether input and target must lie in `[0, 1]`.
     const NEEDS_PROBABILITIES: bool;
-    /// Whether `terms` computes the input gradient accurately in a narrow type (with FMA); if not,
-    /// the engine computes narrow types' gradients in `f64`.
+    /// Whether `terms` computes the input gradient and the curvature accurately in a narrow type
+    /// (with FMA); if not, the engine computes narrow types' gradients in `f64`.
     const NARROW_INPUT_GRADIENT: bool;
     /// Whether an input value takes a narrow type's intermediates out of their normal range
     /// (underflow to subnormals, overflow), so that its block is better computed in `f64`.
     fn is_extreme<T: Element>(x: T) -> bool;
-    fn terms<R: Element, M: Math>(x: R, y: R, weight: R, pos_weight: R) -> Terms<R>;
+    /// The loss and its derivatives at one element. With `HARD_LABELS` the caller promises that
+    /// `y` is 0 or 1, so that at most one of the input gradient's two terms is non-zero and
+    /// nothing cancels: a narrow type then needs no compensated arithmetic for it.
+    fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
+        x: R,
+        y: R,
+        weight: R,
+        pos_weight: R,
+    ) -> Terms<R>;
 }
 
 /// `binary_cross_entropy_with_logits`: `input` holds logits.
@@ -55,7 +63,7 @@ impl Formula for WithLogits {
     /// y in [0, 1], so no digits cancel. The linear term is written `coef * |x|` and set to zero when
     /// `coef` is zero, which gives the exact limits at infinite logits instead of `inf * 0 = NaN`.
     #[inline(always)]
-    fn terms<R: Element, M: Math>(x: R, y: R, w: R, pw: R) -> Terms<R> {
+    fn terms<R: Element, M: Math, const HARD_LABELS: bool>(x: R, y: R, w: R, pw: R) -> Terms<R> {
         let (zero, one) = (R::ZERO, R::ONE);
         let a = x.abs();
         let e = M::exp_neg_normal(-a);
@@ -67,10 +75,14 @@ impl Formula for WithLogits {
         let lw = M::mul_add(pw, y, one - y);
         let loss = w * M::mul_add(lw, sp, linear);
 
-        // sigmoid(x) and sigmoid(-x) from the same exponential.
-        let r = one / (one + e);
-        let er = e * r;
-        let d_input = if is_narrow::<R>() {
+        // sigmoid(|x|) = 1 / (1 + e) and sigmoid(-|x|) = e / (1 + e) from the same exponential.
+        let (r, er) = if is_narrow::<R>() {
+            sigmoid_pair_narrow::<R, M>(e)
+        } else {
+            let r = one / (one + e);
+            (r, e * r)
+        };
+        let d_input = if is_narrow::<R>() && !HARD_LABELS {
             w * sigmoid_terms_compensated::<R, M>(negative, y, pw, M::exp_neg_split(-a))
         } else {
             let (sig, sig_neg) = if negative { (er, r) } else { (r, er) };
@@ -98,6 +110,23 @@ impl Formula for WithLogits {
 #[inline(always)]
 fn is_narrow<R: Element>() -> bool {
     std::mem::size_of::<R>() < std::mem::size_of::<f64>()
+}
+
+/// `(1 / (1 + e), e / (1 + e))` for `e` in `[0, 1]` in a narrow type, each within about 1.5 ulp
+/// of the values at the given `e`: the rounding error of `1 + e` (Fast2Sum, exact) and of the
+/// reciprocal (its FMA residual) are put back by one Newton step. Beside a loss whose terms
+/// already need `e` this costs one division and five operations, instead of the compensated
+/// evaluation's second exponential; the hard-label input gradient and the hessian use it.
+#[inline(always)]
+fn sigmoid_pair_narrow<R: Element, M: Math>(e: R) -> (R, R) {
+    let one = R::ONE;
+    let t = one + e;
+    let t_err = (one - t) + e;
+    let r = one / t;
+    // 1 - r (t + t_err), to first order the reciprocal's relative error.
+    let rho = M::mul_add(-r, t_err, M::mul_add(-r, t, one));
+    let r = M::mul_add(r, rho, r);
+    (r, e * r)
 }
 
 /// `(1 - y) sigmoid(x) - pw y sigmoid(-x)` in a narrow type, accurate to about 1 ulp of the
@@ -168,7 +197,12 @@ impl Formula for OnProbabilities {
     }
 
     #[inline(always)]
-    fn terms<R: Element, M: Math>(p: R, y: R, w: R, _pos_weight: R) -> Terms<R> {
+    fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
+        p: R,
+        y: R,
+        w: R,
+        _pos_weight: R,
+    ) -> Terms<R> {
         let one = R::ONE;
         let clamp = R::from_f64(LOG_CLAMP);
         let log_p = M::ln(p);

@@ -26,6 +26,32 @@ fn random_case(seed: u64, shape: &[usize], range: f64) -> Case {
     case
 }
 
+/// Targets all 0 or 1 (the common case) take a direct float32 input gradient, without the
+/// compensation soft labels need: still within 4 ulp of the float64 result, with weights,
+/// pos_weight, grad_output and a scale; and a run whose labels turn soft halfway takes both paths.
+#[test]
+fn hard_labels_f32_within_4_ulp_of_f64() {
+    on_big_stack(|| {
+        for (seed, shape, range) in [
+            (21u64, vec![20_000usize], 20.0),
+            (22, vec![37, 330], 85.0),
+            (23, vec![5000], 1e-3),
+            (24, vec![3, 4, 5], 2.0),
+        ] {
+            let mut case = random_case(seed, &shape, range);
+            let n = case.len();
+            for (i, y) in case.y.iter_mut().enumerate() {
+                // the first shape: soft labels in its second half
+                if seed != 21 || i < n / 2 {
+                    *y = if *y < 0.5 { 0.0 } else { 1.0 };
+                }
+            }
+            let a64 = check_f32_matches_f64::<WithLogits>(&case);
+            check_logits_f64(&case.round_f32(), &a64);
+        }
+    });
+}
+
 /// Finite logits worth checking, in float64.
 const EDGE_X_F64: [f64; 30] = [
     0.0,
