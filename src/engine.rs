@@ -286,9 +286,10 @@ impl<T: Element> Chunk<'_, '_, T> {
     /// so a few ulp per operation stay a few ulp. Gradients can cancel ((1 - y) sigmoid(x) against
     /// pw y sigmoid(-x)), which amplifies rounding by the ratio of term to result. For `f32`, the
     /// input gradient of a formula that supports it (`Formula::NARROW_INPUT_GRADIENT`) is computed
-    /// in `f32` with compensated arithmetic, which needs FMA for exact products, and so is the
-    /// hessian beside it (a product: nothing cancels); other gradients are computed in `f64`.
-    /// Either way they are within about 1 ulp.
+    /// in `f32`, and so is the hessian beside it (a product: nothing cancels): directly in blocks
+    /// whose targets are all 0 or 1 (one term is zero; within 3 ulp measured), with compensated
+    /// arithmetic elsewhere (within about 1 ulp; its exact products need FMA). Other gradients
+    /// are computed in `f64` and rounded once.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run_poly<F: Formula, const FMA: bool>(self) -> f64 {
         let narrow_grad = (self.grad_mode == GRAD_INPUT || self.grad_mode == GRAD_HESS)
