@@ -286,10 +286,10 @@ impl<T: Element> Chunk<'_, '_, T> {
     /// so a few ulp per operation stay a few ulp. Gradients can cancel ((1 - y) sigmoid(x) against
     /// pw y sigmoid(-x)), which amplifies rounding by the ratio of term to result. For `f32`, the
     /// input gradient of a formula that supports it (`Formula::NARROW_INPUT_GRADIENT`) is computed
-    /// in `f32`, and so is the hessian beside it (a product: nothing cancels): directly in blocks
-    /// whose targets are all 0 or 1 (one term is zero; within 3 ulp measured), with compensated
-    /// arithmetic elsewhere (within about 1 ulp; its exact products need FMA). Other gradients
-    /// are computed in `f64` and rounded once.
+    /// in `f32`, and so is the hessian beside it (a product: nothing cancels): directly where the
+    /// target is 0 or 1 (one term is zero; within 3 ulp measured), with compensated arithmetic for
+    /// other targets (within about 1 ulp; its exact products need FMA). Other gradients are
+    /// computed in `f64` and rounded once.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn run_poly<F: Formula, const FMA: bool>(self) -> f64 {
         let narrow_grad = (self.grad_mode == GRAD_INPUT || self.grad_mode == GRAD_HESS)
@@ -483,8 +483,9 @@ impl<T: Element> Span<'_, T> {
         let hess_out = self.hess.unwrap_or_default();
         let params = Params::new::<T>(self.scale, self.smoothing);
         let narrow = std::mem::size_of::<R>() < std::mem::size_of::<f64>();
-        // An input gradient computed narrow: blocks whose targets are all 0 or 1 take the direct
-        // formula (`Formula::terms`' HARD_LABELS), the rest the compensated one.
+        // An input gradient computed narrow: blocks whose targets are all 0 or 1 skip the
+        // compensated form that soft labels need (`Formula::terms`' HARD_LABELS); the results are
+        // the same as without the skip.
         let narrow_input_grad =
             narrow && F::NARROW_INPUT_GRADIENT && (GRAD == GRAD_INPUT || GRAD == GRAD_HESS);
         let mut acc = [0.0f64; LANES];
@@ -555,7 +556,8 @@ impl<T: Element> Span<'_, T> {
     }
 }
 
-/// Whether every target of a block is 0 or 1 once smoothed (label smoothing moves them all off).
+/// Whether every target of a block is 0 or 1 and no label smoothing moves them (a smoothed block
+/// just takes `Formula::terms`' per-element choice).
 #[inline(always)]
 fn hard_labels<T: Element>(y: &[T], params: Params) -> bool {
     if params.keep != 1.0 || params.half != 0.0 {

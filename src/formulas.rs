@@ -28,7 +28,8 @@ pub trait Formula: Copy + Send + Sync + 'static {
     fn is_extreme<T: Element>(x: T) -> bool;
     /// The loss and its derivatives at one element. With `HARD_LABELS` the caller promises that
     /// `y` is 0 or 1, so that at most one of the input gradient's two terms is non-zero and
-    /// nothing cancels: a narrow type then needs no compensated arithmetic for it.
+    /// nothing cancels: a narrow type then needs no compensated arithmetic for it. The results
+    /// must not depend on `HARD_LABELS` (it only lets work be skipped).
     fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
         x: R,
         y: R,
@@ -82,11 +83,21 @@ impl Formula for WithLogits {
             let r = one / (one + e);
             (r, e * r)
         };
+        let (sig, sig_neg) = if negative { (er, r) } else { (r, er) };
+        let direct = w * ((one - y) * sig - pw * y * sig_neg);
+        // In a narrow type, soft labels need the compensated form. The choice is per element (a
+        // block of hard labels only skips computing it), so that an element's gradient does not
+        // depend on its neighbours' labels, nor on how broadcasting splits the data into runs.
         let d_input = if is_narrow::<R>() && !HARD_LABELS {
-            w * sigmoid_terms_compensated::<R, M>(negative, y, pw, M::exp_neg_split(-a))
+            let compensated =
+                w * sigmoid_terms_compensated::<R, M>(negative, y, pw, M::exp_neg_split(-a));
+            if y == zero || y == one {
+                direct
+            } else {
+                compensated
+            }
         } else {
-            let (sig, sig_neg) = if negative { (er, r) } else { (r, er) };
-            w * ((one - y) * sig - pw * y * sig_neg)
+            direct
         };
 
         // d/dy = -x - (pw - 1) log sigmoid(x), with log sigmoid(x) = min(x, 0) - sp written out per

@@ -52,6 +52,39 @@ fn hard_labels_f32_within_4_ulp_of_f64() {
     });
 }
 
+/// An element's float32 gradient does not depend on its neighbours' labels: a run of hard labels
+/// skips the compensated form, and one soft label among them must not change the others' bits.
+#[test]
+fn f32_gradient_does_not_depend_on_neighbouring_labels() {
+    on_big_stack(|| {
+        let mut case = random_case(31, &[3000], 20.0);
+        for y in case.y.iter_mut() {
+            *y = if *y < 0.5 { 0.0 } else { 1.0 };
+        }
+        let hard = eval_all::<f32, WithLogits>(&case.round_f32().typed::<f32>().problem());
+        let mut mixed_case = case.clone();
+        mixed_case.y[1234] = 0.3;
+        let mixed = eval_all::<f32, WithLogits>(&mixed_case.round_f32().typed::<f32>().problem());
+        for (what, a, b) in [
+            ("grad input", &hard.grad_input, &mixed.grad_input),
+            (
+                "grad input with loss",
+                &hard.grad_input_with_loss,
+                &mixed.grad_input_with_loss,
+            ),
+        ] {
+            for i in (0..a.len()).filter(|&i| i != 1234) {
+                assert_eq!(a[i].to_bits(), b[i].to_bits(), "{what} at {i}");
+            }
+            assert_ne!(
+                a[1234].to_bits(),
+                b[1234].to_bits(),
+                "{what}: the soft label counts"
+            );
+        }
+    });
+}
+
 /// Finite logits worth checking, in float64.
 const EDGE_X_F64: [f64; 30] = [
     0.0,
