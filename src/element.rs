@@ -10,6 +10,13 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::vmath;
 
+/// Whether `R` is narrower than `f64`: computed in it, terms that cancel need care, and values
+/// past its normal range are better computed in `f64`.
+#[inline(always)]
+pub fn is_narrow<R: Element>() -> bool {
+    std::mem::size_of::<R>() < std::mem::size_of::<f64>()
+}
+
 pub trait Element:
     Copy
     + Send

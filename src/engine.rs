@@ -5,9 +5,9 @@
 //! chunk is summed sequentially in `f64`: `mean` and `sum` are bit-identical for any thread count.
 
 use crate::broadcast::{element_count, Operand, Plan, Run};
-use crate::element::{Element, Libm, Math, Poly};
+use crate::element::{is_narrow, Element, Libm, Math, Poly};
 use crate::error::KernelError;
-use crate::formulas::Formula;
+use crate::formulas::{is_hard_label, Formula};
 use crate::pool;
 use crate::simd::{self, Level};
 
@@ -296,7 +296,7 @@ impl<T: Element> Chunk<'_, '_, T> {
             && F::NARROW_INPUT_GRADIENT
             && FMA;
         let wide_grad = self.grad_mode != GRAD_NONE && !narrow_grad;
-        if wide_grad && std::mem::size_of::<T>() < std::mem::size_of::<f64>() {
+        if wide_grad && is_narrow::<T>() {
             self.run::<f64, F, Poly<FMA>>()
         } else {
             self.run::<T, F, Poly<FMA>>()
@@ -482,7 +482,7 @@ impl<T: Element> Span<'_, T> {
         let grad_out = self.grad.unwrap_or_default();
         let hess_out = self.hess.unwrap_or_default();
         let params = Params::new::<T>(self.scale, self.smoothing);
-        let narrow = std::mem::size_of::<R>() < std::mem::size_of::<f64>();
+        let narrow = is_narrow::<R>();
         // An input gradient computed narrow: blocks whose targets are all 0 or 1 skip the
         // compensated form that soft labels need (`Formula::terms`' HARD_LABELS); the results are
         // the same as without the skip.
@@ -566,7 +566,7 @@ fn hard_labels<T: Element>(y: &[T], params: Params) -> bool {
     // An integer OR-reduction, which vectorises where a `bool` one may not.
     let mut soft = 0u32;
     for &v in y {
-        soft |= u32::from(v != T::ZERO && v != T::ONE);
+        soft |= u32::from(!is_hard_label(v));
     }
     soft == 0
 }

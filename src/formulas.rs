@@ -3,7 +3,7 @@
 //! Each formula returns the loss and both partial derivatives; the engine keeps only what a call
 //! asked for, and the compiler drops the arithmetic whose result is unused.
 
-use crate::element::{Element, Math};
+use crate::element::{is_narrow, Element, Math};
 
 /// Loss and partial derivatives of one element, weight included.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,7 +91,7 @@ impl Formula for WithLogits {
         let d_input = if is_narrow::<R>() && !HARD_LABELS {
             let compensated =
                 w * sigmoid_terms_compensated::<R, M>(negative, y, pw, M::exp_neg_split(-a));
-            if y == zero || y == one {
+            if is_hard_label(y) {
                 direct
             } else {
                 compensated
@@ -117,10 +117,12 @@ impl Formula for WithLogits {
     }
 }
 
-/// Whether `R` is narrower than `f64` (and so needs care where terms cancel).
+/// Whether a target is a hard label, 0 or 1: then at most one of the input gradient's terms is
+/// non-zero. `Formula::terms` chooses its narrow gradient by it, and the engine's `HARD_LABELS`
+/// blocks are those where it holds throughout.
 #[inline(always)]
-fn is_narrow<R: Element>() -> bool {
-    std::mem::size_of::<R>() < std::mem::size_of::<f64>()
+pub fn is_hard_label<R: Element>(y: R) -> bool {
+    y == R::ZERO || y == R::ONE
 }
 
 /// `(1 / (1 + e), e / (1 + e))` for `e` in `[0, 1]` in a narrow type, each within about 1.5 ulp
