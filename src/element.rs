@@ -13,7 +13,7 @@ use crate::vmath;
 /// Whether `R` is narrower than `f64`: computed in it, terms that cancel need care, and values
 /// past its normal range are better computed in `f64`.
 #[inline(always)]
-pub fn is_narrow<R: Element>() -> bool {
+pub const fn is_narrow<R: Element>() -> bool {
     std::mem::size_of::<R>() < std::mem::size_of::<f64>()
 }
 

@@ -94,6 +94,41 @@ const GRAD_TARGET: u8 = 2;
 // The gradient with respect to the input and the hessian.
 const GRAD_HESS: u8 = 3;
 
+/// Calls `$body` with `$name` bound to the run as a concrete `Lane`, one instantiation per kind.
+macro_rules! with_lane {
+    ($run:expr, $name:ident => $body:expr) => {
+        match $run {
+            Run::Const(v) => {
+                let $name = Splat(v);
+                $body
+            }
+            Run::Slice(s) => {
+                let $name = s;
+                $body
+            }
+        }
+    };
+}
+
+/// Calls `$call!(LOSS, GRAD)` with the run-time modes turned into constants.
+macro_rules! with_modes {
+    ($loss:expr, $grad:expr, $call:ident) => {
+        match ($loss, $grad) {
+            (LOSS_EACH, GRAD_NONE) => $call!(LOSS_EACH, GRAD_NONE),
+            (LOSS_SUM, GRAD_NONE) => $call!(LOSS_SUM, GRAD_NONE),
+            (LOSS_SKIP, GRAD_INPUT) => $call!(LOSS_SKIP, GRAD_INPUT),
+            (LOSS_EACH, GRAD_INPUT) => $call!(LOSS_EACH, GRAD_INPUT),
+            (LOSS_SUM, GRAD_INPUT) => $call!(LOSS_SUM, GRAD_INPUT),
+            (LOSS_SKIP, GRAD_TARGET) => $call!(LOSS_SKIP, GRAD_TARGET),
+            (LOSS_EACH, GRAD_TARGET) => $call!(LOSS_EACH, GRAD_TARGET),
+            (LOSS_SUM, GRAD_TARGET) => $call!(LOSS_SUM, GRAD_TARGET),
+            (LOSS_SKIP, GRAD_HESS) => $call!(LOSS_SKIP, GRAD_HESS),
+            // Nothing requested; `evaluate` returns before reaching here.
+            _ => 0.0,
+        }
+    };
+}
+
 /// Evaluates `problem` with formula `F`, writing what `request` asks for; returns the sum of the
 /// losses for `LossOut::Sum` (else 0).
 pub fn evaluate<T: Element, F: Formula>(
@@ -180,7 +215,7 @@ pub fn evaluate<T: Element, F: Formula>(
             grad,
             hess,
         };
-        run_chunk::<T, F>(level, chunk)
+        chunk.run::<F>(level)
     })?;
     // Folded from +0.0: `Sum` for floats starts at -0.0, and an empty sum must be +0.0.
     Ok(sums.iter().fold(0.0, |a, b| a + b))
@@ -248,66 +283,10 @@ struct Chunk<'a, 'p, T> {
     hess: Option<&'a mut [T]>,
 }
 
-/// Runs a chunk at the given instruction-set level.
-fn run_chunk<T: Element, F: Formula>(level: Level, chunk: Chunk<'_, '_, T>) -> f64 {
-    match level {
-        Level::Scalar => chunk.run::<f64, F, Libm>(),
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => {
-            // SAFETY: `simd::active()` never returns a level the CPU lacks.
-            unsafe { chunk_avx2::<T, F>(chunk) }
-        }
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => {
-            // SAFETY: as above.
-            unsafe { chunk_avx512::<T, F>(chunk) }
-        }
-        _ => chunk.run_poly::<F, BASELINE_HAS_FMA>(),
-    }
-}
-
-/// aarch64's baseline has FMA (and NEON); x86-64's has neither FMA nor AVX.
-const BASELINE_HAS_FMA: bool = cfg!(target_arch = "aarch64");
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn chunk_avx2<T: Element, F: Formula>(chunk: Chunk<'_, '_, T>) -> f64 {
-    chunk.run_poly::<F, true>()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn chunk_avx512<T: Element, F: Formula>(chunk: Chunk<'_, '_, T>) -> f64 {
-    chunk.run_poly::<F, true>()
-}
-
 impl<T: Element> Chunk<'_, '_, T> {
-    /// The polynomial path. Losses are computed in the storage type: their two terms never cancel,
-    /// so a few ulp per operation stay a few ulp. Gradients can cancel ((1 - y) sigmoid(x) against
-    /// pw y sigmoid(-x)), which amplifies rounding by the ratio of term to result. For `f32`, the
-    /// input gradient of a formula that supports it (`Formula::NARROW_INPUT_GRADIENT`) is computed
-    /// in `f32`, and so is the hessian beside it (a product: nothing cancels): directly where the
-    /// target is 0 or 1 (one term is zero; within 3 ulp measured), with compensated arithmetic for
-    /// other targets (within about 1 ulp; its exact products need FMA). Other gradients are
-    /// computed in `f64` and rounded once.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run_poly<F: Formula, const FMA: bool>(self) -> f64 {
-        let narrow_grad = (self.grad_mode == GRAD_INPUT || self.grad_mode == GRAD_HESS)
-            && F::NARROW_INPUT_GRADIENT
-            && FMA;
-        let wide_grad = self.grad_mode != GRAD_NONE && !narrow_grad;
-        if wide_grad && is_narrow::<T>() {
-            self.run::<f64, F, Poly<FMA>>()
-        } else {
-            self.run::<T, F, Poly<FMA>>()
-        }
-    }
-
-    /// Walks the chunk's runs and hands each to the kernel specialised for the run's operands,
-    /// computing in `R` with the elementary functions of `M`. Inlined into each instruction-set
-    /// wrapper above, so that everything below is compiled for that instruction set.
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn run<R: Element, F: Formula, M: Math>(self) -> f64 {
+    /// Walks the chunk's runs and hands each to the kernel for the run's operands, the requested
+    /// outputs and the instruction-set level.
+    fn run<F: Formula>(self, level: Level) -> f64 {
         let Chunk {
             problem,
             plan,
@@ -322,30 +301,110 @@ impl<T: Element> Chunk<'_, '_, T> {
         let end = (start + CHUNK).min(plan.len());
         let inner = plan.inner_strides();
         let mut sum = 0.0;
-        plan.for_each_run(
-            start,
-            end,
-            #[inline(always)]
-            |position, len, offsets| {
-                let local = position - start;
-                let span = Span {
-                    x: &problem.input[position..position + len],
-                    y: &problem.target[position..position + len],
-                    scale: problem.grad_scale,
-                    smoothing: problem.label_smoothing,
-                    mask: problem.mask.run(offsets[3], inner[3], len),
-                    loss: loss.as_deref_mut().map(|l| &mut l[local..local + len]),
-                    grad: grad.as_deref_mut().map(|g| &mut g[local..local + len]),
-                    hess: hess.as_deref_mut().map(|h| &mut h[local..local + len]),
+        plan.for_each_run(start, end, |position, len, offsets| {
+            let local = position - start;
+            let span = Span {
+                x: &problem.input[position..position + len],
+                y: &problem.target[position..position + len],
+                scale: problem.grad_scale,
+                smoothing: problem.label_smoothing,
+                mask: problem.mask.run(offsets[3], inner[3], len),
+                loss: loss.as_deref_mut().map(|l| &mut l[local..local + len]),
+                grad: grad.as_deref_mut().map(|g| &mut g[local..local + len]),
+                hess: hess.as_deref_mut().map(|h| &mut h[local..local + len]),
+            };
+            let operands = Operands {
+                w: problem.weight.run(offsets[0], inner[0], len),
+                pw: problem.pos_weight.run(offsets[1], inner[1], len),
+                go: problem.grad_output.run(offsets[2], inner[2], len),
+            };
+            macro_rules! call {
+                ($l:ident, $g:ident) => {
+                    span.at_level::<F, $l, $g>(level, operands)
                 };
-                let w = problem.weight.run(offsets[0], inner[0], len);
-                let pw = problem.pos_weight.run(offsets[1], inner[1], len);
-                let go = problem.grad_output.run(offsets[2], inner[2], len);
-                sum += span.dispatch::<R, F, M>(loss_mode, grad_mode, w, pw, go);
-            },
-        );
+            }
+            sum += with_modes!(loss_mode, grad_mode, call);
+        });
         sum
     }
+}
+
+/// A run's weight, pos_weight and upstream gradient.
+#[derive(Clone, Copy)]
+struct Operands<'s, T> {
+    w: Run<'s, T>,
+    pw: Run<'s, T>,
+    go: Run<'s, T>,
+}
+
+/// aarch64's baseline has FMA (and NEON); x86-64's has neither FMA nor AVX.
+const BASELINE_HAS_FMA: bool = cfg!(target_arch = "aarch64");
+
+/// Whether a storage type `T`'s `GRAD` is computed in `f64` on the polynomial path. Losses are
+/// computed in the storage type: their two terms never cancel, so a few ulp per operation stay a
+/// few ulp. Gradients can cancel ((1 - y) sigmoid(x) against pw y sigmoid(-x)), which amplifies
+/// rounding by the ratio of term to result. For `f32`, the input gradient of a formula that
+/// supports it (`Formula::NARROW_INPUT_GRADIENT`) is computed in `f32`, and so is the hessian
+/// beside it (a product: nothing cancels): directly where the target is 0 or 1 (one term is zero;
+/// within 3 ulp measured), with compensated arithmetic for other targets (within about 1 ulp; its
+/// exact products need FMA). Other gradients are computed in `f64` and rounded once.
+const fn wide_gradient<T: Element, F: Formula, const FMA: bool, const GRAD: u8>() -> bool {
+    let narrow_grad = (GRAD == GRAD_INPUT || GRAD == GRAD_HESS) && F::NARROW_INPUT_GRADIENT && FMA;
+    GRAD != GRAD_NONE && !narrow_grad && is_narrow::<T>()
+}
+
+/// The polynomial kernel in the compute type `wide_gradient` chooses. The choice is a constant,
+/// so only the chosen kernel is compiled.
+#[inline(always)]
+fn poly<T: Element, F: Formula, const FMA: bool, const LOSS: u8, const GRAD: u8>(
+    span: Span<'_, T>,
+    (w, pw, go): (impl Lane<T>, impl Lane<T>, impl Lane<T>),
+) -> f64 {
+    if const { wide_gradient::<T, F, FMA, GRAD>() } {
+        span.kernel::<f64, F, Poly<FMA>, LOSS, GRAD>(w, pw, go)
+    } else {
+        span.kernel::<T, F, Poly<FMA>, LOSS, GRAD>(w, pw, go)
+    }
+}
+
+/// The polynomial kernels compiled for the baseline instruction set, one function per kernel.
+#[inline(never)]
+fn poly_baseline<T: Element, F: Formula, const LOSS: u8, const GRAD: u8>(
+    span: Span<'_, T>,
+    lanes: (impl Lane<T>, impl Lane<T>, impl Lane<T>),
+) -> f64 {
+    poly::<T, F, BASELINE_HAS_FMA, LOSS, GRAD>(span, lanes)
+}
+
+/// The reference path's kernel: in `f64` with the standard library's functions, one kernel for
+/// every kind of operand (speed does not matter here).
+#[inline(never)]
+fn reference<T: Element, F: Formula, const LOSS: u8, const GRAD: u8>(
+    span: Span<'_, T>,
+    Operands { w, pw, go }: Operands<'_, T>,
+) -> f64 {
+    span.kernel::<f64, F, Libm, LOSS, GRAD>(w, pw, go)
+}
+
+/// The polynomial kernels compiled for AVX2 and FMA: everything `poly` calls is inlined into
+/// this function, and so compiled for that instruction set.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn poly_avx2<T: Element, F: Formula, const LOSS: u8, const GRAD: u8>(
+    span: Span<'_, T>,
+    lanes: (impl Lane<T>, impl Lane<T>, impl Lane<T>),
+) -> f64 {
+    poly::<T, F, true, LOSS, GRAD>(span, lanes)
+}
+
+/// As `poly_avx2`, for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn poly_avx512<T: Element, F: Formula, const LOSS: u8, const GRAD: u8>(
+    span: Span<'_, T>,
+    lanes: (impl Lane<T>, impl Lane<T>, impl Lane<T>),
+) -> f64 {
+    poly::<T, F, true, LOSS, GRAD>(span, lanes)
 }
 
 /// One run: input, target and outputs as slices of equal length.
@@ -400,39 +459,23 @@ impl<T: Element> Lane<T> for &[T] {
     }
 }
 
-/// Calls `$body` with `$name` bound to the run as a concrete `Lane`, one instantiation per kind.
-macro_rules! with_lane {
-    ($run:expr, $name:ident => $body:expr) => {
-        match $run {
-            Run::Const(v) => {
-                let $name = Splat(v);
-                $body
-            }
-            Run::Slice(s) => {
-                let $name = s;
-                $body
-            }
+/// A run read as it comes, constant or slice, chosen per element: one kernel for every kind of
+/// operand, where speed does not matter (the reference path).
+impl<T: Element> Lane<T> for Run<'_, T> {
+    #[inline(always)]
+    fn at<R: Element>(self, i: usize) -> R {
+        match self {
+            Run::Const(v) => cast(v),
+            Run::Slice(s) => cast(s[i]),
         }
-    };
-}
-
-/// Calls `$call!(LOSS, GRAD)` with the run-time modes turned into constants.
-macro_rules! with_modes {
-    ($loss:expr, $grad:expr, $call:ident) => {
-        match ($loss, $grad) {
-            (LOSS_EACH, GRAD_NONE) => $call!(LOSS_EACH, GRAD_NONE),
-            (LOSS_SUM, GRAD_NONE) => $call!(LOSS_SUM, GRAD_NONE),
-            (LOSS_SKIP, GRAD_INPUT) => $call!(LOSS_SKIP, GRAD_INPUT),
-            (LOSS_EACH, GRAD_INPUT) => $call!(LOSS_EACH, GRAD_INPUT),
-            (LOSS_SUM, GRAD_INPUT) => $call!(LOSS_SUM, GRAD_INPUT),
-            (LOSS_SKIP, GRAD_TARGET) => $call!(LOSS_SKIP, GRAD_TARGET),
-            (LOSS_EACH, GRAD_TARGET) => $call!(LOSS_EACH, GRAD_TARGET),
-            (LOSS_SUM, GRAD_TARGET) => $call!(LOSS_SUM, GRAD_TARGET),
-            (LOSS_SKIP, GRAD_HESS) => $call!(LOSS_SKIP, GRAD_HESS),
-            // Nothing requested; `evaluate` returns before reaching here.
-            _ => 0.0,
+    }
+    #[inline(always)]
+    fn window(self, start: usize, len: usize) -> Self {
+        match self {
+            Run::Const(v) => Run::Const(v),
+            Run::Slice(s) => Run::Slice(&s[start..start + len]),
         }
-    };
+    }
 }
 
 /// Elements summed in separate accumulators, so that the sum vectorises without reordering.
@@ -441,23 +484,54 @@ const LANES: usize = 16;
 const BLOCK: usize = 256;
 
 impl<T: Element> Span<'_, T> {
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn dispatch<R: Element, F: Formula, M: Math>(
+    /// The kernel for the instruction-set level, specialised for each kind of operand (constant or
+    /// slice) on the fast paths; the upstream gradient's kind only where a gradient is computed.
+    fn at_level<F: Formula, const LOSS: u8, const GRAD: u8>(
         self,
-        loss_mode: u8,
-        grad_mode: u8,
-        w: Run<'_, T>,
-        pw: Run<'_, T>,
-        go: Run<'_, T>,
+        level: Level,
+        operands: Operands<'_, T>,
     ) -> f64 {
-        with_lane!(w, w => with_lane!(pw, pw => with_lane!(go, go => {
-            macro_rules! call {
-                ($l:ident, $g:ident) => {
-                    self.kernel::<R, F, M, $l, $g>(w, pw, go)
-                };
+        let Operands { w, pw, go } = operands;
+        macro_rules! lanes {
+            ($call:ident) => {
+                with_lane!(w, w => with_lane!(pw, pw => if const { GRAD == GRAD_NONE } {
+                    $call!((w, pw, Splat(T::ONE)))
+                } else {
+                    with_lane!(go, go => $call!((w, pw, go)))
+                }))
+            };
+        }
+        match level {
+            Level::Scalar => reference::<T, F, LOSS, GRAD>(self, operands),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => {
+                macro_rules! avx2 {
+                    ($lanes:expr) => {
+                        // SAFETY: `simd::active()` never returns a level the CPU lacks.
+                        unsafe { poly_avx2::<T, F, LOSS, GRAD>(self, $lanes) }
+                    };
+                }
+                lanes!(avx2)
             }
-            with_modes!(loss_mode, grad_mode, call)
-        })))
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => {
+                macro_rules! avx512 {
+                    ($lanes:expr) => {
+                        // SAFETY: as above.
+                        unsafe { poly_avx512::<T, F, LOSS, GRAD>(self, $lanes) }
+                    };
+                }
+                lanes!(avx512)
+            }
+            _ => {
+                macro_rules! baseline {
+                    ($lanes:expr) => {
+                        poly_baseline::<T, F, LOSS, GRAD>(self, $lanes)
+                    };
+                }
+                lanes!(baseline)
+            }
+        }
     }
 
     /// The hot loop, specialised for the run's operand kinds and the requested outputs.
@@ -467,8 +541,11 @@ impl<T: Element> Span<'_, T> {
     /// a fixed order, whatever the thread count. A block holding a value that would take a narrow
     /// compute type's intermediates out of range is computed in `f64` instead.
     ///
-    /// Release builds inline all of this into each instruction-set wrapper; debug builds do not,
-    /// which keeps their stack frames small.
+    /// Release builds inline all of this into the function that compiles it for an instruction set
+    /// (`poly_avx2` and the like), one small function per kernel, which LLVM optimises separately
+    /// and quickly (inlining every kernel into one function per instruction set had made a release
+    /// build take 8 to 15 minutes here, instead of one). Debug builds do not inline it, which keeps
+    /// their stack frames small.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn kernel<R: Element, F: Formula, M: Math, const LOSS: u8, const GRAD: u8>(
         self,
