@@ -31,6 +31,11 @@ pub trait Element:
 {
     const ZERO: Self;
     const ONE: Self;
+    /// The bits of a value, as an unsigned integer of its width.
+    type Bits: Copy + Default + Ord + std::ops::BitOr<Output = Self::Bits> + Send + Sync;
+    /// The bits of `|self|`: ordered as the magnitudes are, with NaN above infinity. One integer
+    /// operation, so that a kernel can test a whole block with an integer max or OR.
+    fn magnitude_bits(self) -> Self::Bits;
     fn to_f64(self) -> f64;
     fn from_f64(value: f64) -> Self;
     fn abs(self) -> Self;
@@ -51,6 +56,7 @@ pub trait Element:
 macro_rules! element {
     (
         $t:ty,
+        $bits:ty,
         $exp_neg:ident,
         $log1p:ident,
         $ln:ident,
@@ -61,6 +67,11 @@ macro_rules! element {
         impl Element for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
+            type Bits = $bits;
+            #[inline(always)]
+            fn magnitude_bits(self) -> $bits {
+                self.to_bits() & !(1 << (<$bits>::BITS - 1))
+            }
             #[inline(always)]
             fn to_f64(self) -> f64 {
                 self as f64
@@ -127,6 +138,7 @@ macro_rules! element {
 
 element!(
     f32,
+    u32,
     exp_neg_f32,
     log1p_f32,
     ln_f32,
@@ -137,6 +149,7 @@ element!(
 // f64 has no narrower range to exploit: its "normal-range" exp is the general one.
 element!(
     f64,
+    u64,
     exp_neg_f64,
     log1p_f64,
     ln_f64,
@@ -154,7 +167,7 @@ pub trait Math: Copy + Send + Sync + 'static {
     /// `ln(p)` for `p` in `[0, 1]`.
     fn ln<R: Element>(p: R) -> R;
     /// `exp(x)` for `x <= 0` where the result is normal in `R` (`x >= -87` for `f32`; any `x` for
-    /// `f64`). Narrow types meet larger `|x|` only in blocks that `Formula::is_extreme` sends to
+    /// `f64`). Narrow types meet larger `|x|` only in blocks that `Formula::EXTREME_ABOVE` sends to
     /// `f64`, whose narrow results are discarded.
     fn exp_neg_normal<R: Element>(x: R) -> R;
     /// `exp(x)` as an unevaluated sum `hi + lo` more precise than `R` (for `f32`, with FMA;

@@ -7,7 +7,7 @@
 use crate::broadcast::{element_count, Operand, Plan, Run};
 use crate::element::{is_narrow, Element, Libm, Math, Poly};
 use crate::error::KernelError;
-use crate::formulas::{is_hard_label, Formula};
+use crate::formulas::Formula;
 use crate::pool;
 use crate::simd::{self, Level};
 
@@ -634,18 +634,20 @@ impl<T: Element> Span<'_, T> {
 }
 
 /// Whether every target of a block is 0 or 1 and no label smoothing moves them (a smoothed block
-/// just takes `Formula::terms`' per-element choice).
+/// just takes `Formula::terms`' per-element choice). `y (1 - y)` is zero exactly for those (and
+/// -0): for any other `y`, finite or not, it is not, subnormal `y` and `y` next to 1 included.
+/// Three operations per vector and an integer OR, which vectorises where a `bool` reduction may
+/// not.
 #[inline(always)]
 fn hard_labels<T: Element>(y: &[T], params: Params) -> bool {
     if params.keep != 1.0 || params.half != 0.0 {
         return false;
     }
-    // An integer OR-reduction, which vectorises where a `bool` one may not.
-    let mut soft = 0u32;
+    let mut soft = T::Bits::default();
     for &v in y {
-        soft |= u32::from(!is_hard_label(v));
+        soft = soft | (v * (T::ONE - v)).magnitude_bits();
     }
-    soft == 0
+    soft == T::Bits::default()
 }
 
 /// Adds the first `m` values of `block` lane-wise into `acc` (zeroing the rest first, so that a
@@ -653,9 +655,13 @@ fn hard_labels<T: Element>(y: &[T], params: Params) -> bool {
 #[inline(always)]
 fn add_lanes<S: Element>(acc: &mut [f64; LANES], block: &mut [S; BLOCK], m: usize) {
     block[m..].fill(S::ZERO);
-    for group in block.chunks_exact(LANES) {
+    let mut wide = [0.0f64; BLOCK];
+    for (w, &v) in wide.iter_mut().zip(block.iter()) {
+        *w = v.to_f64();
+    }
+    for group in wide.chunks_exact(LANES) {
         for (a, &v) in acc.iter_mut().zip(group) {
-            *a += v.to_f64();
+            *a += v;
         }
     }
 }
@@ -726,7 +732,7 @@ impl Params {
 /// and vectorises the loop. Inputs: `(x, y, weight, pos_weight, grad_output)`; outputs:
 /// `(losses, gradient, hessian, losses to sum)`, each empty when not requested. Computes in `R`; with
 /// `flag_extremes`, also returns whether any input value is extreme for `R`
-/// (`Formula::is_extreme`), in which case the caller recomputes the block wider. `HARD_LABELS`:
+/// (`Formula::EXTREME_ABOVE`), in which case the caller recomputes the block wider. `HARD_LABELS`:
 /// the caller has checked that every (smoothed) target is 0 or 1.
 #[inline(always)]
 fn compute_block<
@@ -749,11 +755,13 @@ fn compute_block<
     // The target's derivative includes the smoothing's factor 1 - ε.
     let target_scale: R = cast(params.scale * params.keep);
     let (keep, half): (R, R) = (cast(params.keep), cast(params.half));
-    // An integer OR-reduction, which vectorises where a `bool` one may not.
-    let mut extremes = 0u32;
+    // The largest magnitude as an integer max (NaN above infinity): one operation per vector.
+    let bound = F::EXTREME_ABOVE.map(|b| T::from_f64(b).magnitude_bits());
+    let flag_extremes = flag_extremes && bound.is_some();
+    let mut largest = T::Bits::default();
     for i in 0..m {
         if flag_extremes {
-            extremes |= u32::from(F::is_extreme(x[i]));
+            largest = largest.max(x[i].magnitude_bits());
         }
         // Smoothed in the compute type with one rounding, then rounded to the storage type, so that
         // every path sees the same smoothed target (without smoothing: `y * 1 + 0`, exactly `y`).
@@ -774,5 +782,5 @@ fn compute_block<
             hess[i] = cast(go.at::<R>(i) * scale * t.curvature);
         }
     }
-    extremes != 0
+    flag_extremes && bound.is_some_and(|b| largest > b)
 }

@@ -23,9 +23,10 @@ pub trait Formula: Copy + Send + Sync + 'static {
     /// Whether `terms` computes the input gradient and the curvature accurately in a narrow type
     /// (with FMA); if not, the engine computes narrow types' gradients in `f64`.
     const NARROW_INPUT_GRADIENT: bool;
-    /// Whether an input value takes a narrow type's intermediates out of their normal range
-    /// (underflow to subnormals, overflow), so that its block is better computed in `f64`.
-    fn is_extreme<T: Element>(x: T) -> bool;
+    /// The magnitude of input above which (and NaN) a narrow type's intermediates leave their
+    /// normal range (underflow to subnormals, overflow), so that its block is better computed in
+    /// `f64`; `None` if no input does.
+    const EXTREME_ABOVE: Option<f64>;
     /// The loss and its derivatives at one element. With `HARD_LABELS` the caller promises that
     /// `y` is 0 or 1, so that at most one of the input gradient's two terms is non-zero and
     /// nothing cancels: a narrow type then needs no compensated arithmetic for it. The results
@@ -52,12 +53,7 @@ impl Formula for WithLogits {
 
     /// Past |x| = 80, `exp(-|x|)` is near `f32`'s subnormal range and `|x| pw y` may overflow
     /// (NaN, too, is sent down the `f64` path, where it stays NaN).
-    #[inline(always)]
-    // Negated on purpose: NaN compares false, and must count as extreme.
-    #[allow(clippy::neg_cmp_op_on_partial_ord)]
-    fn is_extreme<T: Element>(x: T) -> bool {
-        !(x.abs() <= T::from_f64(80.0))
-    }
+    const EXTREME_ABOVE: Option<f64> = Some(80.0);
 
     /// With `e = exp(-|x|)`, `sp = log1p(e)` and `lw = 1 + (pw - 1) y = (1 - y) + pw y`:
     /// `loss = w [ (x >= 0 ? x (1 - y) : -x pw y) + lw sp ]`, both terms non-negative for
@@ -204,10 +200,7 @@ impl Formula for OnProbabilities {
     const NARROW_INPUT_GRADIENT: bool = false;
 
     /// Probabilities are checked to lie in [0, 1]; `ln` handles subnormal ones itself.
-    #[inline(always)]
-    fn is_extreme<T: Element>(_: T) -> bool {
-        false
-    }
+    const EXTREME_ABOVE: Option<f64> = None;
 
     #[inline(always)]
     fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
