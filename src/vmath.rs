@@ -241,27 +241,34 @@ const L1P_UNIT_F32: [f32; 9] = [
     -0.003_676_900_4,
 ];
 
+/// `exp(r) = 1 + r + r^2 (N0 + N1 r + ... + N4 r^4)` on `|r| <= 1.0001 ln2 / 2`: relative error
+/// `2^-28.2` (reweighted least squares, each coefficient rounded to `f32` in turn). One degree
+/// less than [`exp_neg_f32`]'s, which keeps the error of its compensated sum below the rounding.
+const E_NORMAL_F32: [f32; 5] = [
+    0.499_999_94,
+    0.166_665_21,
+    0.041_668_262,
+    0.008_368_671,
+    0.001_382_104,
+];
+
 /// `exp(x)` for `x` in `[-87, 0]`, where the result is a normal `f32`, within 1 ulp: the
-/// reduction and polynomial of [`exp_neg_f32`], scaled by `2^k` in one multiply. No clamping and
-/// no special values: outside that range the result is unspecified (but computing it is
-/// harmless). The kernels use it where [`crate::formulas::Formula::is_extreme`] has sent larger
-/// `|x|` to `f64`.
+/// reduction of [`exp_neg_f32`], a degree-6 polynomial, and `1 + q` rounded once (no compensated
+/// sum: this is the loss kernels' exponential, where a few operations per element count), scaled
+/// by `2^k` in one multiply. No clamping and no special values: outside that range the result is
+/// unspecified (but computing it is harmless). The kernels use it where
+/// [`crate::formulas::Formula::EXTREME_ABOVE`] has sent larger `|x|` to `f64`.
 #[inline(always)]
 pub fn exp_neg_normal_f32<const FMA: bool>(x: f32) -> f32 {
     let kh = mla32::<FMA>(x, std::f32::consts::LOG2_E, SHIFT_F32);
     let kf = kh - SHIFT_F32;
-    let r_hi = mla32::<FMA>(kf, -EXP_LN2_HI_F32, x);
-    let r_lo = kf * -EXP_LN2_LO_F32;
-    let r = r_hi + r_lo;
+    let r = mla32::<FMA>(kf, -EXP_LN2_LO_F32, mla32::<FMA>(kf, -EXP_LN2_HI_F32, x));
     let r2 = r * r;
-    let p01 = mla32::<FMA>(E_F32[1], r, E_F32[0]);
-    let p23 = mla32::<FMA>(E_F32[3], r, E_F32[2]);
-    let p45 = mla32::<FMA>(E_F32[5], r, E_F32[4]);
-    let p = mla32::<FMA>(r2, mla32::<FMA>(r2, p45, p23), p01);
-    let a = 1.0 + r_hi;
-    let a_err = (1.0 - a) + r_hi;
-    let e = a + (a_err + mla32::<FMA>(r2, p, r_lo));
-    e * pow2_f32(kh)
+    let c = &E_NORMAL_F32;
+    let p01 = mla32::<FMA>(c[1], r, c[0]);
+    let p23 = mla32::<FMA>(c[3], r, c[2]);
+    let p = mla32::<FMA>(r2, mla32::<FMA>(r2, c[4], p23), p01);
+    (1.0 + mla32::<FMA>(r2, p, r)) * pow2_f32(kh)
 }
 
 /// `2^k` from `kh = SHIFT_F32 + k` (`-126 <= k <= 127`): the low mantissa bits of `kh` are `k`.
