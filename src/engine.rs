@@ -759,6 +759,11 @@ fn compute_block<
     let bound = F::EXTREME_ABOVE.map(|b| T::from_f64(b).magnitude_bits());
     let flag_extremes = flag_extremes && bound.is_some();
     let mut largest = T::Bits::default();
+    let mut prepared = [R::ZERO; BLOCK];
+    let prepared = &mut prepared[..m];
+    for (p, &v) in prepared.iter_mut().zip(x) {
+        *p = F::prepare::<R, M>(cast(v));
+    }
     for i in 0..m {
         if flag_extremes {
             largest = largest.max(x[i].magnitude_bits());
@@ -766,7 +771,13 @@ fn compute_block<
         // Smoothed in the compute type with one rounding, then rounded to the storage type, so that
         // every path sees the same smoothed target (without smoothing: `y * 1 + 0`, exactly `y`).
         let smoothed: T = cast(M::mul_add(cast(y[i]), keep, half));
-        let t = F::terms::<R, M, HARD_LABELS>(cast(x[i]), cast(smoothed), w.at(i), pw.at(i));
+        let t = F::terms::<R, M, HARD_LABELS>(
+            cast(x[i]),
+            cast(smoothed),
+            w.at(i),
+            pw.at(i),
+            prepared[i],
+        );
         if LOSS == LOSS_EACH {
             loss[i] = cast(t.loss);
         }

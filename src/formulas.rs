@@ -36,7 +36,13 @@ pub trait Formula: Copy + Send + Sync + 'static {
         y: R,
         weight: R,
         pos_weight: R,
+        prepared: R,
     ) -> Terms<R>;
+    /// What `terms` needs of the input alone (`prepared`), which the engine computes for a whole
+    /// block in a loop of its own: two short chains of dependent operations instead of one long
+    /// one, so that the processor overlaps more elements (5-10% faster here; three loops were
+    /// slower than two).
+    fn prepare<R: Element, M: Math>(x: R) -> R;
 }
 
 /// `binary_cross_entropy_with_logits`: `input` holds logits.
@@ -55,15 +61,26 @@ impl Formula for WithLogits {
     /// (NaN, too, is sent down the `f64` path, where it stays NaN).
     const EXTREME_ABOVE: Option<f64> = Some(80.0);
 
-    /// With `e = exp(-|x|)`, `sp = log1p(e)` and `lw = 1 + (pw - 1) y = (1 - y) + pw y`:
-    /// `loss = w [ (x >= 0 ? x (1 - y) : -x pw y) + lw sp ]`, both terms non-negative for
-    /// y in [0, 1], so no digits cancel. The linear term is written `coef * |x|` and set to zero when
+    /// `e = exp(-|x|)`.
+    #[inline(always)]
+    fn prepare<R: Element, M: Math>(x: R) -> R {
+        M::exp_neg_normal(-x.abs())
+    }
+
+    /// With `e = exp(-|x|)` (from `prepare`), `sp = log1p(e)` and
+    /// `lw = 1 + (pw - 1) y = (1 - y) + pw y`: `loss = w [ (x >= 0 ? x (1 - y) : -x pw y) + lw sp ]`,
+    /// both terms non-negative for y in [0, 1], so no digits cancel. The linear term is written `coef * |x|` and set to zero when
     /// `coef` is zero, which gives the exact limits at infinite logits instead of `inf * 0 = NaN`.
     #[inline(always)]
-    fn terms<R: Element, M: Math, const HARD_LABELS: bool>(x: R, y: R, w: R, pw: R) -> Terms<R> {
+    fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
+        x: R,
+        y: R,
+        w: R,
+        pw: R,
+        e: R,
+    ) -> Terms<R> {
         let (zero, one) = (R::ZERO, R::ONE);
         let a = x.abs();
-        let e = M::exp_neg_normal(-a);
         let sp = M::log1p_unit(e);
         let negative = x < zero;
         let coef = if negative { pw * y } else { one - y };
@@ -202,12 +219,19 @@ impl Formula for OnProbabilities {
     /// Probabilities are checked to lie in [0, 1]; `ln` handles subnormal ones itself.
     const EXTREME_ABOVE: Option<f64> = None;
 
+    /// Nothing: the logarithms are of the input and the target together.
+    #[inline(always)]
+    fn prepare<R: Element, M: Math>(_: R) -> R {
+        R::ZERO
+    }
+
     #[inline(always)]
     fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
         p: R,
         y: R,
         w: R,
         _pos_weight: R,
+        _prepared: R,
     ) -> Terms<R> {
         let one = R::ONE;
         let clamp = R::from_f64(LOG_CLAMP);
