@@ -146,14 +146,13 @@ element!(
     exp_neg_split_f32,
     log1p_unit_f32
 );
-// f64 has no narrower range to exploit: its "normal-range" exp is the general one.
 element!(
     f64,
     u64,
     exp_neg_f64,
     log1p_f64,
     ln_f64,
-    exp_neg_f64,
+    exp_neg_normal_f64,
     exp_neg_split_f64,
     log1p_unit_f64
 );
@@ -166,10 +165,13 @@ pub trait Math: Copy + Send + Sync + 'static {
     fn log1p<R: Element>(u: R) -> R;
     /// `ln(p)` for `p` in `[0, 1]`.
     fn ln<R: Element>(p: R) -> R;
-    /// `exp(x)` for `x <= 0` where the result is normal in `R` (`x >= -87` for `f32`; any `x` for
-    /// `f64`). Narrow types meet larger `|x|` only in blocks that `Formula::EXTREME_ABOVE` sends to
-    /// `f64`, whose narrow results are discarded.
+    /// `exp(x)` for `x <= 0` where the result is normal in `R` (`x >= -87` for `f32`, `-708` for
+    /// `f64`) where `NORMAL_RANGE_ONLY`, else for any `x <= 0`. The kernels meet larger `|x|` only
+    /// in blocks that `Formula::extreme_above` sends to [`Full`], whose first results are
+    /// discarded.
     fn exp_neg_normal<R: Element>(x: R) -> R;
+    /// Whether `exp_neg_normal` is limited to normal results.
+    const NORMAL_RANGE_ONLY: bool;
     /// `exp(x)` as an unevaluated sum `hi + lo` more precise than `R` (for `f32`, with FMA;
     /// `lo = 0` for `f64`), on the domain of `exp_neg_normal`.
     fn exp_neg_split<R: Element>(x: R) -> (R, R);
@@ -188,7 +190,44 @@ pub struct Libm;
 #[derive(Clone, Copy, Debug)]
 pub struct Poly<const FMA: bool>;
 
+/// `M` with `exp_neg_normal` over the whole range: what the kernels recompute extreme blocks with.
+#[derive(Clone, Copy, Debug)]
+pub struct Full<M>(std::marker::PhantomData<M>);
+
+impl<M: Math> Math for Full<M> {
+    const NORMAL_RANGE_ONLY: bool = false;
+    #[inline(always)]
+    fn exp_neg<R: Element>(x: R) -> R {
+        M::exp_neg(x)
+    }
+    #[inline(always)]
+    fn log1p<R: Element>(u: R) -> R {
+        M::log1p(u)
+    }
+    #[inline(always)]
+    fn ln<R: Element>(p: R) -> R {
+        M::ln(p)
+    }
+    #[inline(always)]
+    fn exp_neg_normal<R: Element>(x: R) -> R {
+        M::exp_neg(x)
+    }
+    #[inline(always)]
+    fn exp_neg_split<R: Element>(x: R) -> (R, R) {
+        M::exp_neg_split(x)
+    }
+    #[inline(always)]
+    fn log1p_unit<R: Element>(u: R) -> R {
+        M::log1p_unit(u)
+    }
+    #[inline(always)]
+    fn mul_add<R: Element>(a: R, b: R, c: R) -> R {
+        M::mul_add(a, b, c)
+    }
+}
+
 impl Math for Libm {
+    const NORMAL_RANGE_ONLY: bool = false;
     #[inline(always)]
     fn exp_neg<R: Element>(x: R) -> R {
         x.libm_exp()
@@ -220,6 +259,7 @@ impl Math for Libm {
 }
 
 impl<const FMA: bool> Math for Poly<FMA> {
+    const NORMAL_RANGE_ONLY: bool = true;
     #[inline(always)]
     fn exp_neg<R: Element>(x: R) -> R {
         x.poly_exp_neg::<FMA>()

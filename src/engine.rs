@@ -5,7 +5,7 @@
 //! chunk is summed sequentially in `f64`: `mean` and `sum` are bit-identical for any thread count.
 
 use crate::broadcast::{element_count, Operand, Plan, Run};
-use crate::element::{is_narrow, Element, Libm, Math, Poly};
+use crate::element::{is_narrow, Element, Full, Libm, Math, Poly};
 use crate::error::KernelError;
 use crate::formulas::Formula;
 use crate::pool;
@@ -538,8 +538,9 @@ impl<T: Element> Span<'_, T> {
     ///
     /// The run is walked in blocks of `BLOCK` elements. Losses to be summed go to a small buffer
     /// that is then added lane-wise into `LANES` `f64` accumulators, combined pairwise at the end:
-    /// a fixed order, whatever the thread count. A block holding a value that would take a narrow
-    /// compute type's intermediates out of range is computed in `f64` instead.
+    /// a fixed order, whatever the thread count. A block holding a value that would take the
+    /// intermediates out of their normal range (`Formula::extreme_above`) is computed again in
+    /// `f64` with functions of the whole range.
     ///
     /// Release builds inline all of this into the function that compiles it for an instruction set
     /// (`poly_avx2` and the like), one small function per kernel, which LLVM optimises separately
@@ -565,6 +566,9 @@ impl<T: Element> Span<'_, T> {
         // the same as without the skip.
         let narrow_input_grad =
             narrow && F::NARROW_INPUT_GRADIENT && (GRAD == GRAD_INPUT || GRAD == GRAD_HESS);
+        // Whether a block may hold inputs that the first pass does not compute right (outside a
+        // narrow type's range, or outside the range of `M`'s `exp_neg_normal`).
+        let flag = narrow || M::NORMAL_RANGE_ONLY;
         let mut acc = [0.0f64; LANES];
         // Losses to sum: in the compute type, so that the element loop is all of one width (a
         // wider store halves the vector length), or in f64 for blocks recomputed wide.
@@ -597,9 +601,9 @@ impl<T: Element> Span<'_, T> {
             let inputs = (xb, yb, wb, pwb, gob);
             let outputs = (&mut *lb, &mut *gb, &mut *hb, &mut narrow_sums[..m]);
             let extreme = if narrow_input_grad && hard_labels(yb, params) {
-                compute_block::<T, R, F, M, LOSS, GRAD, true>(inputs, params, outputs, narrow)
+                compute_block::<T, R, F, M, LOSS, GRAD, true>(inputs, params, outputs, flag)
             } else {
-                compute_block::<T, R, F, M, LOSS, GRAD, false>(inputs, params, outputs, narrow)
+                compute_block::<T, R, F, M, LOSS, GRAD, false>(inputs, params, outputs, flag)
             };
             if !extreme {
                 apply_mask(mask, (lb, gb, hb, &mut narrow_sums[..m]));
@@ -607,8 +611,9 @@ impl<T: Element> Span<'_, T> {
                     add_lanes(&mut acc, &mut narrow_sums, m);
                 }
             } else {
-                // Rare: recomputed in f64, overwriting what the narrow pass wrote.
-                compute_block::<T, f64, F, M, LOSS, GRAD, false>(
+                // Rare: recomputed in f64 with functions of the whole range, overwriting what
+                // the first pass wrote.
+                compute_block::<T, f64, F, Full<M>, LOSS, GRAD, false>(
                     (xb, yb, wb, pwb, gob),
                     params,
                     (&mut *lb, &mut *gb, &mut *hb, &mut wide_sums[..m]),
@@ -732,7 +737,7 @@ impl Params {
 /// and vectorises the loop. Inputs: `(x, y, weight, pos_weight, grad_output)`; outputs:
 /// `(losses, gradient, hessian, losses to sum)`, each empty when not requested. Computes in `R`; with
 /// `flag_extremes`, also returns whether any input value is extreme for `R`
-/// (`Formula::EXTREME_ABOVE`), in which case the caller recomputes the block wider. `HARD_LABELS`:
+/// (`Formula::extreme_above`), in which case the caller recomputes the block wider. `HARD_LABELS`:
 /// the caller has checked that every (smoothed) target is 0 or 1.
 #[inline(always)]
 fn compute_block<
@@ -756,7 +761,7 @@ fn compute_block<
     let target_scale: R = cast(params.scale * params.keep);
     let (keep, half): (R, R) = (cast(params.keep), cast(params.half));
     // The largest magnitude as an integer max (NaN above infinity): one operation per vector.
-    let bound = F::EXTREME_ABOVE.map(|b| T::from_f64(b).magnitude_bits());
+    let bound = F::extreme_above::<R>().map(|b| T::from_f64(b).magnitude_bits());
     let flag_extremes = flag_extremes && bound.is_some();
     let mut largest = T::Bits::default();
     let mut prepared = [R::ZERO; BLOCK];

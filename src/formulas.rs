@@ -23,10 +23,10 @@ pub trait Formula: Copy + Send + Sync + 'static {
     /// Whether `terms` computes the input gradient and the curvature accurately in a narrow type
     /// (with FMA); if not, the engine computes narrow types' gradients in `f64`.
     const NARROW_INPUT_GRADIENT: bool;
-    /// The magnitude of input above which (and NaN) a narrow type's intermediates leave their
-    /// normal range (underflow to subnormals, overflow), so that its block is better computed in
-    /// `f64`; `None` if no input does.
-    const EXTREME_ABOVE: Option<f64>;
+    /// The magnitude of input above which (and NaN) intermediates computed in `R` leave their
+    /// normal range (underflow to subnormals, overflow), so that its block is recomputed in `f64`
+    /// with functions of the whole range (`element::Full`); `None` if no input does.
+    fn extreme_above<R: Element>() -> Option<f64>;
     /// The loss and its derivatives at one element. With `HARD_LABELS` the caller promises that
     /// `y` is 0 or 1, so that at most one of the input gradient's two terms is non-zero and
     /// nothing cancels: a narrow type then needs no compensated arithmetic for it. The results
@@ -57,9 +57,13 @@ impl Formula for WithLogits {
     const NEEDS_PROBABILITIES: bool = false;
     const NARROW_INPUT_GRADIENT: bool = true;
 
-    /// Past |x| = 80, `exp(-|x|)` is near `f32`'s subnormal range and `|x| pw y` may overflow
-    /// (NaN, too, is sent down the `f64` path, where it stays NaN).
-    const EXTREME_ABOVE: Option<f64> = Some(80.0);
+    /// In `f32`, past |x| = 80, `exp(-|x|)` is near the subnormal range and `|x| pw y` may
+    /// overflow; in `f64`, past 708 `exp(-|x|)` is subnormal (NaN, too, is sent down the general
+    /// path, where it stays NaN).
+    #[inline(always)]
+    fn extreme_above<R: Element>() -> Option<f64> {
+        Some(if is_narrow::<R>() { 80.0 } else { 708.0 })
+    }
 
     /// `e = exp(-|x|)`.
     #[inline(always)]
@@ -217,7 +221,10 @@ impl Formula for OnProbabilities {
     const NARROW_INPUT_GRADIENT: bool = false;
 
     /// Probabilities are checked to lie in [0, 1]; `ln` handles subnormal ones itself.
-    const EXTREME_ABOVE: Option<f64> = None;
+    #[inline(always)]
+    fn extreme_above<R: Element>() -> Option<f64> {
+        None
+    }
 
     /// Nothing: the logarithms are of the input and the target together.
     #[inline(always)]

@@ -26,7 +26,8 @@
 //!   `s = u / (2 + u)` in `[0, 1/3]`, a polynomial of degree 9 in `s^2` and the rounding errors of
 //!   `2 + u` and of the division put back with FMA: no exponent split and one division, not two.
 //! - `exp_neg_normal_f32` / `exp_neg_split_f32`: `exp` on `[-87, 0]` only (what `f32` kernels see;
-//!   larger `|x|` goes to `f64`), scaled by `2^k` in one multiply; the split form also returns what
+//!   larger `|x|` goes to `f64`), scaled by `2^k` in one multiply (`exp_neg_normal_f64` likewise on
+//!   `[-708, 0]`, larger `|x|` going to the general `exp_neg_f64`); the split form also returns what
 //!   rounding lost, to about `2^-29.5` relative, for the compensated `f32` input gradient.
 //!
 //! Accuracy, with and without FMA (measured over every `f32` in the domain against `f64` std, and
@@ -258,7 +259,7 @@ const E_NORMAL_F32: [f32; 5] = [
 /// sum: this is the loss kernels' exponential, where a few operations per element count), scaled
 /// by `2^k` in one multiply. No clamping and no special values: outside that range the result is
 /// unspecified (but computing it is harmless). The kernels use it where
-/// [`crate::formulas::Formula::EXTREME_ABOVE`] has sent larger `|x|` to `f64`.
+/// [`crate::formulas::Formula::extreme_above`] has sent larger `|x|` to `f64`.
 #[inline(always)]
 pub fn exp_neg_normal_f32<const FMA: bool>(x: f32) -> f32 {
     let kh = mla32::<FMA>(x, std::f32::consts::LOG2_E, SHIFT_F32);
@@ -435,6 +436,41 @@ pub fn exp_neg_f64<const FMA: bool>(x: f64) -> f64 {
     let b1 = (h + 1023.0).to_bits() << 52;
     let b2 = ((kh + 2046.0).to_bits() << 52).wrapping_sub(b1);
     e * f64::from_bits(b1) * f64::from_bits(b2)
+}
+
+/// `exp(x)` for `x` in `[-708, 0]`, where the result is a normal `f64`, within 1 ulp: the
+/// reduction and polynomial of [`exp_neg_f64`], scaled by `2^k` in one multiply (`k >= -1022`).
+/// No clamping and no special values: outside that range the result is unspecified (but
+/// computing it is harmless). The kernels use it where [`crate::formulas::Formula::extreme_above`]
+/// has sent larger `|x|` to [`exp_neg_f64`].
+#[inline(always)]
+pub fn exp_neg_normal_f64<const FMA: bool>(x: f64) -> f64 {
+    let kh = mla64::<FMA>(x, std::f64::consts::LOG2_E, SHIFT_F64);
+    let kf = kh - SHIFT_F64;
+    let r_hi = mla64::<FMA>(kf, -LN2_HI_F64, x);
+    let r_lo = kf * -LN2_LO_F64;
+    let r = r_hi + r_lo;
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let p01 = mla64::<FMA>(E_F64[1], r, E_F64[0]);
+    let p23 = mla64::<FMA>(E_F64[3], r, E_F64[2]);
+    let p45 = mla64::<FMA>(E_F64[5], r, E_F64[4]);
+    let p67 = mla64::<FMA>(E_F64[7], r, E_F64[6]);
+    let p89 = mla64::<FMA>(E_F64[9], r, E_F64[8]);
+    let q0 = mla64::<FMA>(r2, p23, p01);
+    let q1 = mla64::<FMA>(r2, p67, p45);
+    let q2 = mla64::<FMA>(r2, E_F64[10], p89);
+    let p = mla64::<FMA>(r4, mla64::<FMA>(r4, q2, q1), q0);
+    let a = 1.0 + r_hi;
+    let a_err = (1.0 - a) + r_hi;
+    let e = a + (a_err + mla64::<FMA>(r2, p, r_lo));
+    // 2^k from the low bits of kh = SHIFT_F64 + k.
+    let scale = kh
+        .to_bits()
+        .wrapping_sub(SHIFT_F64.to_bits())
+        .wrapping_add(1023)
+        << 52;
+    e * f64::from_bits(scale)
 }
 
 /// See [`log_reduce_f32`]. The exponent becomes a float by the `2^52` trick (AVX2 has no
@@ -926,6 +962,34 @@ mod tests {
             assert_eq!(f(f32::INFINITY), f32::INFINITY);
             assert!(f(-1.0).is_nan() && f(f32::NAN).is_nan() && f(f32::NEG_INFINITY).is_nan());
             assert_eq!(f(0.5), -std::f32::consts::LN_2);
+        }
+    }
+
+    /// The normal-range `f64` exp agrees with the general one (within 1 ulp of each other, both
+    /// within 1 ulp of std) on `[-708, 0]`.
+    #[test]
+    fn exp_neg_normal_f64_sweep() {
+        for (name, f) in [
+            (
+                "exp_neg_normal_f64::<false>",
+                exp_neg_normal_f64::<false> as F64,
+            ),
+            ("exp_neg_normal_f64::<true>", exp_neg_normal_f64::<true>),
+        ] {
+            check64(
+                name,
+                f,
+                f64::exp,
+                f64s(-708.0, 0.0, 0.0, 708.0, 200_000, true).into_iter(),
+            );
+            check64(
+                name,
+                f,
+                f64::exp,
+                f64s(-708.0, -700.0, 700.0, 708.0, 20_000, true).into_iter(),
+            );
+            assert_eq!(f(0.0), 1.0);
+            assert_eq!(f(-0.0), 1.0);
         }
     }
 
