@@ -800,3 +800,59 @@ fn compute_block<
     }
     flag_extremes && bound.is_some_and(|b| largest > b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain<T: Element>() -> Params {
+        Params::new::<T>(1.0, 0.0)
+    }
+
+    /// `hard_labels`' product test says "hard" for exactly 0, 1 and -0: any other target in the
+    /// block, however close to 0 or 1 or however large, makes the block soft (a wrong "hard"
+    /// would skip the compensated gradient that soft labels need).
+    #[test]
+    fn hard_labels_are_exactly_zero_and_one() {
+        fn check<T: Element + std::fmt::Debug>(near: &[f64]) {
+            let hard: Vec<T> = [0.0, 1.0, -0.0, 1.0, 0.0]
+                .iter()
+                .map(|&v| T::from_f64(v))
+                .collect();
+            assert!(hard_labels(&hard, plain::<T>()));
+            let specials = [
+                0.5,
+                2.0,
+                -1.0,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                f64::MAX,
+                -f64::MAX,
+            ];
+            for &odd in near.iter().chain(&specials) {
+                let mut block = hard.clone();
+                block[2] = T::from_f64(odd);
+                assert!(!hard_labels(&block, plain::<T>()), "{odd:e} taken as hard");
+            }
+            // Smoothing moves every target off 0 and 1.
+            assert!(!hard_labels(&hard, Params::new::<T>(1.0, 0.1)));
+        }
+        let tiny32 = f64::from(f32::from_bits(1));
+        check::<f32>(&[
+            tiny32,
+            -tiny32,
+            1.0 - 2f64.powi(-24),
+            1.0 + 2f64.powi(-23),
+            f64::from(f32::MIN_POSITIVE),
+        ]);
+        let tiny64 = f64::from_bits(1);
+        check::<f64>(&[
+            tiny64,
+            -tiny64,
+            1.0 - 2f64.powi(-53),
+            1.0 + 2f64.powi(-52),
+            f64::MIN_POSITIVE,
+        ]);
+    }
+}
