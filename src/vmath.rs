@@ -405,13 +405,10 @@ const LG_F64: [f64; 7] = [
     0.147_981_986_051_165_86,
 ];
 
-/// `exp(x)` for `x <= 0`, within 1 ulp, subnormal results included (`exp(-inf) = 0`,
-/// `exp(-0) = 1`, NaN -> NaN; results below `2^-1075` are 0). Also correct for `0 < x`,
-/// overflowing to `+inf`.
+/// `exp(r)` for `x = k ln2 + r`, `|r| <= ln2 / 2`, and `kh = SHIFT_F64 + k`: the reduction and
+/// polynomial the `f64` exps share, before the scaling by `2^k`.
 #[inline(always)]
-pub fn exp_neg_f64<const FMA: bool>(x: f64) -> f64 {
-    let x = if x < EXP_MIN_F64 { EXP_MIN_F64 } else { x };
-    let x = if x > EXP_MAX_F64 { EXP_MAX_F64 } else { x };
+fn exp_reduced_f64<const FMA: bool>(x: f64) -> (f64, f64) {
     let kh = mla64::<FMA>(x, std::f64::consts::LOG2_E, SHIFT_F64);
     let kf = kh - SHIFT_F64;
     let r_hi = mla64::<FMA>(kf, -LN2_HI_F64, x);
@@ -431,7 +428,17 @@ pub fn exp_neg_f64<const FMA: bool>(x: f64) -> f64 {
     let p = mla64::<FMA>(r4, mla64::<FMA>(r4, q2, q1), q0);
     let a = 1.0 + r_hi;
     let a_err = (1.0 - a) + r_hi;
-    let e = a + (a_err + mla64::<FMA>(r2, p, r_lo));
+    (a + (a_err + mla64::<FMA>(r2, p, r_lo)), kh)
+}
+
+/// `exp(x)` for `x <= 0`, within 1 ulp, subnormal results included (`exp(-inf) = 0`,
+/// `exp(-0) = 1`, NaN -> NaN; results below `2^-1075` are 0). Also correct for `0 < x`,
+/// overflowing to `+inf`.
+#[inline(always)]
+pub fn exp_neg_f64<const FMA: bool>(x: f64) -> f64 {
+    let x = if x < EXP_MIN_F64 { EXP_MIN_F64 } else { x };
+    let x = if x > EXP_MAX_F64 { EXP_MAX_F64 } else { x };
+    let (e, kh) = exp_reduced_f64::<FMA>(x);
     // 2^k = 2^k1 * 2^k2 (see exp_neg_f32); only 64-bit adds and left shifts, which AVX2 has.
     let h = mla64::<FMA>(x, 0.5 * std::f64::consts::LOG2_E, SHIFT_F64);
     let b1 = (h + 1023.0).to_bits() << 52;
@@ -446,25 +453,7 @@ pub fn exp_neg_f64<const FMA: bool>(x: f64) -> f64 {
 /// has sent larger `|x|` to [`exp_neg_f64`].
 #[inline(always)]
 pub fn exp_neg_normal_f64<const FMA: bool>(x: f64) -> f64 {
-    let kh = mla64::<FMA>(x, std::f64::consts::LOG2_E, SHIFT_F64);
-    let kf = kh - SHIFT_F64;
-    let r_hi = mla64::<FMA>(kf, -LN2_HI_F64, x);
-    let r_lo = kf * -LN2_LO_F64;
-    let r = r_hi + r_lo;
-    let r2 = r * r;
-    let r4 = r2 * r2;
-    let p01 = mla64::<FMA>(E_F64[1], r, E_F64[0]);
-    let p23 = mla64::<FMA>(E_F64[3], r, E_F64[2]);
-    let p45 = mla64::<FMA>(E_F64[5], r, E_F64[4]);
-    let p67 = mla64::<FMA>(E_F64[7], r, E_F64[6]);
-    let p89 = mla64::<FMA>(E_F64[9], r, E_F64[8]);
-    let q0 = mla64::<FMA>(r2, p23, p01);
-    let q1 = mla64::<FMA>(r2, p67, p45);
-    let q2 = mla64::<FMA>(r2, E_F64[10], p89);
-    let p = mla64::<FMA>(r4, mla64::<FMA>(r4, q2, q1), q0);
-    let a = 1.0 + r_hi;
-    let a_err = (1.0 - a) + r_hi;
-    let e = a + (a_err + mla64::<FMA>(r2, p, r_lo));
+    let (e, kh) = exp_reduced_f64::<FMA>(x);
     // 2^k from the low bits of kh = SHIFT_F64 + k.
     let scale = kh
         .to_bits()
