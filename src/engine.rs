@@ -492,45 +492,25 @@ impl<T: Element> Span<'_, T> {
         operands: Operands<'_, T>,
     ) -> f64 {
         let Operands { w, pw, go } = operands;
+        // `$kernel` for the run's kinds of operand.
         macro_rules! lanes {
-            ($call:ident) => {
+            ($kernel:ident) => {
                 with_lane!(w, w => with_lane!(pw, pw => if const { GRAD == GRAD_NONE } {
-                    $call!((w, pw, Splat(T::ONE)))
+                    $kernel::<T, F, LOSS, GRAD>(self, (w, pw, Splat(T::ONE)))
                 } else {
-                    with_lane!(go, go => $call!((w, pw, go)))
+                    with_lane!(go, go => $kernel::<T, F, LOSS, GRAD>(self, (w, pw, go)))
                 }))
             };
         }
         match level {
             Level::Scalar => reference::<T, F, LOSS, GRAD>(self, operands),
+            // SAFETY: `simd::active()` never returns a level the CPU lacks.
             #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => {
-                macro_rules! avx2 {
-                    ($lanes:expr) => {
-                        // SAFETY: `simd::active()` never returns a level the CPU lacks.
-                        unsafe { poly_avx2::<T, F, LOSS, GRAD>(self, $lanes) }
-                    };
-                }
-                lanes!(avx2)
-            }
+            Level::Avx2 => unsafe { lanes!(poly_avx2) },
+            // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => {
-                macro_rules! avx512 {
-                    ($lanes:expr) => {
-                        // SAFETY: as above.
-                        unsafe { poly_avx512::<T, F, LOSS, GRAD>(self, $lanes) }
-                    };
-                }
-                lanes!(avx512)
-            }
-            _ => {
-                macro_rules! baseline {
-                    ($lanes:expr) => {
-                        poly_baseline::<T, F, LOSS, GRAD>(self, $lanes)
-                    };
-                }
-                lanes!(baseline)
-            }
+            Level::Avx512 => unsafe { lanes!(poly_avx512) },
+            _ => lanes!(poly_baseline),
         }
     }
 
