@@ -37,19 +37,24 @@ def unaligned(a: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.fixture
-def lean_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Records, per gradient call, whether the lean path computed it."""
+def spy_on(monkeypatch: pytest.MonkeyPatch, name: str) -> list[bool]:
+    """Records, per call of the lean path ``F.<name>``, whether it computed the result."""
     taken: list[bool] = []
-    lean = F._lean_gradient
+    lean = getattr(F, name)
 
     def spy(*args: Any) -> Any:
         result = lean(*args)
         taken.append(result is not None)
         return result
 
-    monkeypatch.setattr(F, "_lean_gradient", spy)
+    monkeypatch.setattr(F, name, spy)
     return taken
+
+
+@pytest.fixture
+def lean_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per gradient call, whether the lean path computed it."""
+    return spy_on(monkeypatch, "_lean_gradient")
 
 
 @pytest.mark.parametrize("function", [LOGITS, PROBS])
@@ -158,15 +163,7 @@ def test_lean_path_errors_are_the_general_paths():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(), (1,), (64,), (3, 5)])
 def test_lean_grad_hess_is_the_general_path(dtype, shape, monkeypatch):
-    taken: list[bool] = []
-    lean = F._lean_grad_hess
-
-    def spy(*args: Any) -> Any:
-        result = lean(*args)
-        taken.append(result is not None)
-        return result
-
-    monkeypatch.setattr(F, "_lean_grad_hess", spy)
+    taken = spy_on(monkeypatch, "_lean_grad_hess")
     x, y = data(LOGITS, shape, dtype)
     g, h = F.binary_cross_entropy_with_logits_grad_hess(x, y)
     # label_smoothing as a NumPy scalar is not a Python number: the general path, same value
