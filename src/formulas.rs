@@ -72,8 +72,9 @@ impl Formula for WithLogits {
     }
 
     /// With `e = exp(-|x|)` (from `prepare`), `sp = log1p(e)` and
-    /// `lw = 1 + (pw - 1) y = (1 - y) + pw y`: `loss = w [ (x >= 0 ? x (1 - y) : -x pw y) + lw sp ]`,
-    /// both terms non-negative for y in [0, 1], so no digits cancel. The linear term is written
+    /// `lw = 1 + (pw - 1) y = (1 - y) + pw y`:
+    /// `loss = w [ (x >= 0 ? x (1 - y) : -x pw y) + lw sp ]`, both terms non-negative for
+    /// y in [0, 1], so no digits cancel. The linear term is written
     /// `coef * |x|` and set to zero when `coef` is zero, which gives the exact limits at infinite
     /// logits instead of `inf * 0 = NaN`.
     #[inline(always)]

@@ -26,9 +26,9 @@
 //!   `s = u / (2 + u)` in `[0, 1/3]`, a polynomial of degree 9 in `s^2` and the rounding errors of
 //!   `2 + u` and of the division put back with FMA: no exponent split and one division, not two.
 //! - `exp_neg_normal_f32` / `exp_neg_split_f32`: `exp` on `[-87, 0]` only (what `f32` kernels see;
-//!   larger `|x|` goes to `f64`), scaled by `2^k` in one multiply (`exp_neg_normal_f64` likewise on
-//!   `[-708, 0]`, larger `|x|` going to the general `exp_neg_f64`); the split form also returns what
-//!   rounding lost, to about `2^-29.5` relative, for the compensated `f32` input gradient.
+//!   larger `|x|` goes to `f64`), scaled by `2^k` in one multiply (`exp_neg_normal_f64` likewise
+//!   on `[-708, 0]`, larger `|x|` going to the general `exp_neg_f64`); the split form also returns
+//!   what rounding lost, to about `2^-29.5` relative, for the compensated `f32` input gradient.
 //!
 //! Accuracy, with and without FMA (measured over every `f32` in the domain against `f64` std, and
 //! on 200k samples per function against mpmath for `f64`): at most 0.77 ulp (`exp`), 0.87 ulp
@@ -256,9 +256,9 @@ const E_NORMAL_F32: [f32; 5] = [
 ];
 
 /// `exp(x)` for `x` in `[-87, 0]`, where the result is a normal `f32`, within 1 ulp of the rounded
-/// result (1.02 ulp of the exact one): the reduction of [`exp_neg_f32`], a degree-6 polynomial, and `1 + q` rounded once (no compensated
-/// sum: this is the loss kernels' exponential, where a few operations per element count), scaled
-/// by `2^k` in one multiply. No clamping and no special values: outside that range the result is
+/// result (1.02 ulp of the exact one): the reduction of [`exp_neg_f32`], a degree-6 polynomial,
+/// and `1 + q` rounded once (no compensated sum: this is the loss kernels' exponential, where a
+/// few operations per element count), scaled by `2^k` in one multiply. No clamping and no special values: outside that range the result is
 /// unspecified (but computing it is harmless). The kernels use it where
 /// [`crate::formulas::Formula::extreme_above`] has sent larger `|x|` to `f64`.
 #[inline(always)]
