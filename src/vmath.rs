@@ -258,8 +258,9 @@ const E_NORMAL_F32: [f32; 5] = [
 /// `exp(x)` for `x` in `[-87, 0]`, where the result is a normal `f32`, within 1 ulp of the rounded
 /// result (1.02 ulp of the exact one): the reduction of [`exp_neg_f32`], a degree-6 polynomial,
 /// and `1 + q` rounded once (no compensated sum: this is the loss kernels' exponential, where a
-/// few operations per element count), scaled by `2^k` in one multiply. No clamping and no special values: outside that range the result is
-/// unspecified (but computing it is harmless). The kernels use it where
+/// few operations per element count), scaled by `2^k` in one multiply. No clamping and no
+/// special values: outside that range the result is unspecified (but computing it is harmless).
+/// The kernels use it where
 /// [`crate::formulas::Formula::extreme_above`] has sent larger `|x|` to `f64`.
 #[inline(always)]
 pub fn exp_neg_normal_f32<const FMA: bool>(x: f32) -> f32 {
