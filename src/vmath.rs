@@ -260,8 +260,8 @@ const E_NORMAL_F32: [f32; 5] = [
 /// and `1 + q` rounded once (no compensated sum: this is the loss kernels' exponential, where a
 /// few operations per element count), scaled by `2^k` in one multiply. No clamping and no
 /// special values: outside that range the result is unspecified (but computing it is harmless).
-/// The kernels use it where
-/// [`crate::formulas::Formula::extreme_above`] has sent larger `|x|` to `f64`.
+/// The kernels use it where [`crate::formulas::Formula::extreme_above`] has sent larger `|x|` to
+/// `f64`.
 #[inline(always)]
 pub fn exp_neg_normal_f32<const FMA: bool>(x: f32) -> f32 {
     let kh = mla32::<FMA>(x, std::f32::consts::LOG2_E, SHIFT_F32);
