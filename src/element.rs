@@ -31,7 +31,8 @@ pub trait Element:
 {
     const ZERO: Self;
     const ONE: Self;
-    /// The bits of a value, as an unsigned integer of its width.
+    /// The bits of a value, as a signed integer of its width (magnitudes leave the sign bit clear,
+    /// and AVX2 has a signed 64-bit comparison but no unsigned one).
     type Bits: Copy + Default + Ord + std::ops::BitOr<Output = Self::Bits> + Send + Sync;
     /// The bits of `|self|`: ordered as the magnitudes are, with NaN above infinity. One integer
     /// operation, so that a kernel can test a whole block with an integer max or OR.
@@ -70,7 +71,7 @@ macro_rules! element {
             type Bits = $bits;
             #[inline(always)]
             fn magnitude_bits(self) -> $bits {
-                self.to_bits() & !(1 << (<$bits>::BITS - 1))
+                self.abs().to_bits() as $bits
             }
             #[inline(always)]
             fn to_f64(self) -> f64 {
@@ -138,7 +139,7 @@ macro_rules! element {
 
 element!(
     f32,
-    u32,
+    i32,
     exp_neg_f32,
     log1p_f32,
     ln_f32,
@@ -148,7 +149,7 @@ element!(
 );
 element!(
     f64,
-    u64,
+    i64,
     exp_neg_f64,
     log1p_f64,
     ln_f64,
