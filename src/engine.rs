@@ -606,16 +606,23 @@ impl<T: Element> Span<'_, T> {
             }
             start += m;
         }
-        // Pairwise, in a fixed order.
-        let mut width = LANES;
-        while width > 1 {
-            width /= 2;
-            for lane in 0..width {
-                acc[lane] += acc[lane + width];
-            }
-        }
-        acc[0]
+        combine_lanes(acc)
     }
+}
+
+/// The sum of the lanes, pairwise in a fixed order. Not inlined: where the kernel's loop could see
+/// this reduction, LLVM kept the accumulators as 128-bit pairs to match its shape, so that adding a
+/// block took two 128-bit adds and an extract per four elements instead of one 256-bit add.
+#[inline(never)]
+fn combine_lanes(mut acc: [f64; LANES]) -> f64 {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for lane in 0..width {
+            acc[lane] += acc[lane + width];
+        }
+    }
+    acc[0]
 }
 
 /// Whether every target of a block is 0 or 1 and no label smoothing moves them (a smoothed block
