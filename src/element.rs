@@ -171,7 +171,9 @@ pub trait Math: Copy + Send + Sync + 'static {
     /// in blocks that `Formula::extreme_above` sends to [`Full`], whose first results are
     /// discarded.
     fn exp_neg_normal<R: Element>(x: R) -> R;
-    /// Whether `exp_neg_normal` is limited to normal results.
+    /// Whether `exp_neg_normal` is limited to normal results. The kernels keep what they compute
+    /// with such an `M` only for blocks whose inputs lie within `Formula::extreme_above`, finite
+    /// ones, so a formula may then leave out what only infinite inputs need.
     const NORMAL_RANGE_ONLY: bool;
     /// `exp(x)` as an unevaluated sum `hi + lo` more precise than `R` (for `f32`, with FMA;
     /// `lo = 0` for `f64`), on the domain of `exp_neg_normal`.

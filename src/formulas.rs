@@ -90,7 +90,14 @@ impl Formula for WithLogits {
         let sp = M::log1p_unit(e);
         let negative = x < zero;
         let coef = if negative { pw * y } else { one - y };
-        let linear = if coef == zero { zero } else { coef * a };
+        // Only an infinite |x| needs the guard, and with `NORMAL_RANGE_ONLY` results are kept
+        // only for finite ones (where the product is the same, a zero's sign aside, which the loss
+        // below does not keep: it adds `lw sp >= 0` to it).
+        let linear = if !M::NORMAL_RANGE_ONLY && coef == zero {
+            zero
+        } else {
+            coef * a
+        };
         // (1 - y) + pw y: two non-negative terms, where 1 + (pw - 1) y cancels for small pw.
         let lw = M::mul_add(pw, y, one - y);
         let loss = w * M::mul_add(lw, sp, linear);
