@@ -7,6 +7,7 @@ import importlib
 import inspect
 import itertools
 import os
+import platform
 import subprocess
 import sys
 import types
@@ -234,6 +235,41 @@ def test_without_env_var_a_positive_thread_count():
     out = run_python("import fastbce; print(fastbce.get_num_threads())", None)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 1
+
+
+def test_simd_level_names_a_level_this_cpu_has():
+    level = fastbce.simd_level()
+    assert level in fastbce._core.simd_levels()
+    # Without a cap, the best one.
+    env = {k: v for k, v in os.environ.items() if k != "FASTBCE_SIMD"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import fastbce; print(fastbce.simd_level())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == fastbce._core.simd_levels()[-1]
+
+
+@pytest.mark.parametrize("cap", ["scalar", "baseline"])
+def test_env_simd_caps_the_level(cap):
+    code = (
+        "import numpy as np, fastbce\n"
+        "print(fastbce.simd_level())\n"
+        "x = np.linspace(-30, 30, 100001); y = np.linspace(0, 1, 100001)\n"
+        "print(repr(float(fastbce.binary_cross_entropy_with_logits(x, y))))\n"
+    )
+    env = dict(os.environ, FASTBCE_SIMD=cap)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    level, mean = out.stdout.split()
+    baseline_name = "neon" if platform.machine().lower() in ("arm64", "aarch64") else "baseline"
+    assert level == {"scalar": "scalar", "baseline": baseline_name}[cap]
+    x = np.linspace(-30, 30, 100001)
+    y = np.linspace(0, 1, 100001)
+    assert_close(float(mean), reference(LOGITS, x, y)[0], np.float64)
 
 
 # --------------------------------------------------------------------------------------------

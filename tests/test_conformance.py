@@ -1,4 +1,5 @@
-"""fastbce against what PyTorch 2.13 returned (fixtures/torch-2.13, made by its generate.py).
+"""fastbce against what PyTorch 2.13 returned (fixtures/torch-2.13, made by its generate.py), at
+every instruction-set level this CPU has.
 
 Every recorded case is checked through the functions (loss, gradient with respect to input and to
 target, value-and-gradient) and through the classes. ``errors.json`` holds inputs PyTorch refuses;
@@ -27,6 +28,16 @@ from conftest import (
 )
 
 CLASSES = {LOGITS: fastbce.BCEWithLogitsLoss, PROBS: fastbce.BCELoss}
+
+
+@pytest.fixture(autouse=True, params=fastbce._core.simd_levels())
+def simd_level(request):
+    """Every test here runs at each level this CPU has: the reference path ("scalar"), the portable
+    kernels ("baseline") and the vectorised ones ("avx2", "avx512")."""
+    previous = fastbce.simd_level()
+    assert fastbce._core.set_simd_level(request.param) == request.param
+    yield request.param
+    fastbce._core.set_simd_level(previous)
 
 
 def test_all_cases_present():

@@ -40,6 +40,7 @@ __all__ = [
     "functional",
     "get_num_threads",
     "set_num_threads",
+    "simd_level",
 ]
 
 
@@ -57,6 +58,14 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads fastbce uses for large inputs."""
     return int(_core.get_num_threads())
+
+
+def simd_level() -> str:
+    """The instruction-set level the kernels run at, chosen once from what the CPU has:
+    ``"avx512"``, ``"avx2"`` (with FMA), ``"neon"`` or ``"baseline"`` (portable code), or
+    ``"scalar"`` (the reference path). The environment variable ``FASTBCE_SIMD``, read at the
+    first call, caps it (``FASTBCE_SIMD=baseline``)."""
+    return str(_core.simd_level())
 
 
 def _threads_from_environment() -> None:
