@@ -407,9 +407,12 @@ const LG_F64: [f64; 7] = [
 ];
 
 /// `exp(r)` for `x = k ln2 + r`, `|r| <= ln2 / 2`, and `kh = SHIFT_F64 + k`: the reduction and
-/// polynomial the `f64` exps share, before the scaling by `2^k`.
+/// polynomial the `f64` exps share, before the scaling by `2^k`. `COMPENSATED` adds `1 + r` with
+/// its rounding error kept (what the general `exp_neg_f64` does); without it, `1 + q` is rounded
+/// once, `q = r + r^2 P(r)` (what the kernels' `exp_neg_normal_f64` does: three operations fewer,
+/// within 1 ulp still).
 #[inline(always)]
-fn exp_reduced_f64<const FMA: bool>(x: f64) -> (f64, f64) {
+fn exp_reduced_f64<const FMA: bool, const COMPENSATED: bool>(x: f64) -> (f64, f64) {
     let kh = mla64::<FMA>(x, std::f64::consts::LOG2_E, SHIFT_F64);
     let kf = kh - SHIFT_F64;
     let r_hi = mla64::<FMA>(kf, -LN2_HI_F64, x);
@@ -427,6 +430,9 @@ fn exp_reduced_f64<const FMA: bool>(x: f64) -> (f64, f64) {
     let q1 = mla64::<FMA>(r2, p67, p45);
     let q2 = mla64::<FMA>(r2, E_F64[10], p89);
     let p = mla64::<FMA>(r4, mla64::<FMA>(r4, q2, q1), q0);
+    if !COMPENSATED {
+        return (1.0 + mla64::<FMA>(r2, p, r), kh);
+    }
     let a = 1.0 + r_hi;
     let a_err = (1.0 - a) + r_hi;
     (a + (a_err + mla64::<FMA>(r2, p, r_lo)), kh)
@@ -439,7 +445,7 @@ fn exp_reduced_f64<const FMA: bool>(x: f64) -> (f64, f64) {
 pub fn exp_neg_f64<const FMA: bool>(x: f64) -> f64 {
     let x = if x < EXP_MIN_F64 { EXP_MIN_F64 } else { x };
     let x = if x > EXP_MAX_F64 { EXP_MAX_F64 } else { x };
-    let (e, kh) = exp_reduced_f64::<FMA>(x);
+    let (e, kh) = exp_reduced_f64::<FMA, true>(x);
     // 2^k = 2^k1 * 2^k2 (see exp_neg_f32); only 64-bit adds and left shifts, which AVX2 has.
     let h = mla64::<FMA>(x, 0.5 * std::f64::consts::LOG2_E, SHIFT_F64);
     let b1 = (h + 1023.0).to_bits() << 52;
@@ -448,13 +454,14 @@ pub fn exp_neg_f64<const FMA: bool>(x: f64) -> f64 {
 }
 
 /// `exp(x)` for `x` in `[-708, 0]`, where the result is a normal `f64`, within 1 ulp: the
-/// reduction and polynomial of [`exp_neg_f64`], scaled by `2^k` in one multiply (`k >= -1022`).
+/// reduction and polynomial of [`exp_neg_f64`] with `1 + q` rounded once (no compensated sum),
+/// scaled by `2^k` in one multiply (`k >= -1022`).
 /// No clamping and no special values: outside that range the result is unspecified (but
 /// computing it is harmless). The kernels use it where [`crate::formulas::Formula::extreme_above`]
 /// has sent larger `|x|` to [`exp_neg_f64`].
 #[inline(always)]
 pub fn exp_neg_normal_f64<const FMA: bool>(x: f64) -> f64 {
-    let (e, kh) = exp_reduced_f64::<FMA>(x);
+    let (e, kh) = exp_reduced_f64::<FMA, false>(x);
     // 2^k from the low bits of kh = SHIFT_F64 + k.
     let scale = kh
         .to_bits()
