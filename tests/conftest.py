@@ -300,6 +300,24 @@ def restore_threads():
     fastbce.set_num_threads(old)
 
 
+def _simd_levels() -> list[str]:
+    import fastbce
+
+    return list(fastbce._core.simd_levels())
+
+
+@pytest.fixture(params=_simd_levels())
+def simd_level(request):
+    """Runs a test at each instruction-set level this CPU has: the reference path ("scalar"), the
+    portable kernels ("baseline") and the vectorised ones ("avx2", "avx512"); restores the level."""
+    import fastbce
+
+    previous = fastbce.simd_level()
+    assert fastbce._core.set_simd_level(request.param) == request.param
+    yield request.param
+    fastbce._core.set_simd_level(previous)
+
+
 @pytest.fixture
 def rng(request) -> np.random.Generator:
     """A generator seeded from the test's id, so that every test is reproducible on its own."""

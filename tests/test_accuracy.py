@@ -20,14 +20,6 @@ ULPS = 4
 N = 1500
 
 
-@pytest.fixture(params=fastbce._core.simd_levels())
-def level(request):
-    previous = fastbce.simd_level()
-    assert fastbce._core.set_simd_level(request.param) == request.param
-    yield request.param
-    fastbce._core.set_simd_level(previous)
-
-
 def logits_groups(dtype: type, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, ...]]:
     """Logits by range of magnitude, each range a call of its own: the kernels compute a block of
     256 holding any |x| past 80 (float32) or 708 (float64) again by a general method, so a range
@@ -102,7 +94,7 @@ def assert_within(what: str, off: np.ndarray, inputs: tuple[np.ndarray, ...]) ->
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_logits_loss_and_gradients(dtype, level):
+def test_logits_loss_and_gradients(dtype, simd_level):
     rng = np.random.default_rng([7, np.dtype(dtype).itemsize])
     for group, inputs in logits_groups(dtype, rng).items():
         x, y, w, pw = inputs
@@ -125,7 +117,7 @@ def test_logits_loss_and_gradients(dtype, level):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_probabilities_loss_and_gradients(dtype, level):
+def test_probabilities_loss_and_gradients(dtype, simd_level):
     rng = np.random.default_rng([8, np.dtype(dtype).itemsize])
     p, y, w = inputs = probabilities_sample(dtype, rng)
     exact = [probabilities_exact(*row) for row in zip(p, y, w)]

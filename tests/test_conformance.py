@@ -29,15 +29,8 @@ from conftest import (
 
 CLASSES = {LOGITS: fastbce.BCEWithLogitsLoss, PROBS: fastbce.BCELoss}
 
-
-@pytest.fixture(autouse=True, params=fastbce._core.simd_levels())
-def simd_level(request):
-    """Every test here runs at each level this CPU has: the reference path ("scalar"), the portable
-    kernels ("baseline") and the vectorised ones ("avx2", "avx512")."""
-    previous = fastbce.simd_level()
-    assert fastbce._core.set_simd_level(request.param) == request.param
-    yield request.param
-    fastbce._core.set_simd_level(previous)
+# Every test here runs at each instruction-set level this CPU has.
+pytestmark = pytest.mark.usefixtures("simd_level")
 
 
 def test_all_cases_present():
