@@ -200,11 +200,16 @@ def test_set_and_get_num_threads(n, restore_threads):
     assert_close(fastbce.binary_cross_entropy_with_logits(x, y), reference(LOGITS, x, y)[0], np.float64)
 
 
-def run_python(code: str, env_threads: str | None) -> subprocess.CompletedProcess:
+def run_python(
+    code: str, env_threads: str | None, env_simd: str | None = None
+) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh interpreter with FASTBCE_NUM_THREADS and FASTBCE_SIMD as given (unset
+    where None)."""
     env = dict(os.environ)
-    env.pop("FASTBCE_NUM_THREADS", None)
-    if env_threads is not None:
-        env["FASTBCE_NUM_THREADS"] = env_threads
+    for name, value in (("FASTBCE_NUM_THREADS", env_threads), ("FASTBCE_SIMD", env_simd)):
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
     return subprocess.run(
         [sys.executable, "-W", "error", "-c", code],
         env=env,
@@ -241,14 +246,7 @@ def test_simd_level_names_a_level_this_cpu_has():
     level = fastbce.simd_level()
     assert level in fastbce._core.simd_levels()
     # Without a cap, the best one.
-    env = {k: v for k, v in os.environ.items() if k != "FASTBCE_SIMD"}
-    out = subprocess.run(
-        [sys.executable, "-c", "import fastbce; print(fastbce.simd_level())"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run_python("import fastbce; print(fastbce.simd_level())", None)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == fastbce._core.simd_levels()[-1]
 
@@ -261,8 +259,7 @@ def test_env_simd_caps_the_level(cap):
         "x = np.linspace(-30, 30, 100001); y = np.linspace(0, 1, 100001)\n"
         "print(repr(float(fastbce.binary_cross_entropy_with_logits(x, y))))\n"
     )
-    env = dict(os.environ, FASTBCE_SIMD=cap)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    out = run_python(code, None, env_simd=cap)
     assert out.returncode == 0, out.stderr
     level, mean = out.stdout.split()
     baseline_name = "neon" if platform.machine().lower() in ("arm64", "aarch64") else "baseline"
