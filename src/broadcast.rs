@@ -150,29 +150,71 @@ impl Plan {
             index[d] = rest % self.dims[d];
             rest /= self.dims[d];
         }
+        // Each operand's offset at `position`, kept up to date as the odometer turns (a run per
+        // element of a short last dimension makes this the loop's cost).
+        let mut offsets = [0usize; OPERANDS];
+        for (d, &i) in index.iter().enumerate() {
+            for (k, offset) in offsets.iter_mut().enumerate() {
+                *offset += i * self.strides[d][k];
+            }
+        }
         let mut position = start;
         loop {
-            let mut offsets = [0usize; OPERANDS];
-            for (d, &i) in index.iter().enumerate() {
-                for (k, offset) in offsets.iter_mut().enumerate() {
-                    *offset += i * self.strides[d][k];
-                }
-            }
             let run = (inner - index[ndim - 1]).min(end - position);
             f(position, run, offsets);
             position += run;
             if position >= end {
                 return;
             }
-            // The run ended at the end of the innermost dimension: carry into the outer ones.
+            // The run ended at the end of the innermost dimension: back to its start, and carry
+            // into the outer ones.
+            for (k, offset) in offsets.iter_mut().enumerate() {
+                *offset -= index[ndim - 1] * self.strides[ndim - 1][k];
+            }
             index[ndim - 1] = 0;
             for d in (0..ndim - 1).rev() {
-                index[d] += 1;
-                if index[d] < self.dims[d] {
+                let strides = &self.strides[d];
+                if index[d] + 1 < self.dims[d] {
+                    index[d] += 1;
+                    for (offset, &stride) in offsets.iter_mut().zip(strides) {
+                        *offset += stride;
+                    }
                     break;
+                }
+                for (offset, &stride) in offsets.iter_mut().zip(strides) {
+                    *offset -= index[d] * stride;
                 }
                 index[d] = 0;
             }
+        }
+    }
+
+    /// Writes operand `k`'s values at flat positions `start..start + out.len()` into `out`: a
+    /// broadcast materialised for one window.
+    #[inline(always)]
+    pub fn gather<T: Copy>(&self, k: usize, data: &[T], start: usize, out: &mut [T]) {
+        let along = self.inner_strides()[k];
+        self.for_each_run(start, start + out.len(), |position, len, offsets| {
+            let into = &mut out[position - start..position - start + len];
+            if along == 0 {
+                into.fill(data[offsets[k]]);
+            } else {
+                into.copy_from_slice(&data[offsets[k]..offsets[k] + len]);
+            }
+        });
+    }
+
+    /// The length of the innermost (simplified) dimension: the longest a run can be.
+    pub fn inner_extent(&self) -> usize {
+        self.dims.last().copied().unwrap_or(self.len)
+    }
+
+    /// Whether operand `k` varies along the innermost dimension only (one value per last-dimension
+    /// column): its value at flat position `p` is then element `p % self.inner_extent()` of its data.
+    pub fn varies_along_inner_only(&self, k: usize) -> bool {
+        match self.strides.split_last() {
+            Some((last, outer)) => last[k] == 1 && outer.iter().all(|s| s[k] == 0),
+            None => false,
         }
     }
 

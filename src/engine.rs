@@ -4,7 +4,7 @@
 //! Chunk boundaries depend only on the element count, never on the number of threads, and each
 //! chunk is summed sequentially in `f64`: `mean` and `sum` are bit-identical for any thread count.
 
-use crate::broadcast::{element_count, Operand, Plan, Run};
+use crate::broadcast::{element_count, Operand, Plan, Run, OPERANDS};
 use crate::element::{is_narrow, Element, Full, Libm, Math, Poly};
 use crate::error::KernelError;
 use crate::formulas::Formula;
@@ -13,6 +13,11 @@ use crate::simd::{self, Level};
 
 /// Elements per chunk: the unit of parallel work and of the deterministic reduction.
 pub const CHUNK: usize = 1 << 14;
+/// Runs shorter than this (the input's simplified last dimension) are gathered into windows
+/// (`Chunk::run`).
+const GATHER_BELOW: usize = 1024;
+/// Elements per gathered window.
+const WINDOW: usize = 1024;
 
 /// Which partial derivative a gradient is taken with respect to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,7 +290,11 @@ struct Chunk<'a, 'p, T> {
 
 impl<T: Element> Chunk<'_, '_, T> {
     /// Walks the chunk's runs and hands each to the kernel for the run's operands, the requested
-    /// outputs and the instruction-set level.
+    /// outputs and the instruction-set level. Where runs are short (a last dimension of a few
+    /// classes, with one pos_weight per class or one weight per row), a kernel call per run would
+    /// cost more than its elements (30 times a plain call's time for 3 classes): the chunk is then
+    /// taken in windows of `WINDOW` elements, each operand that is an array materialised for the
+    /// window, and the kernel called once per window.
     fn run<F: Formula>(self, level: Level) -> f64 {
         let Chunk {
             problem,
@@ -300,23 +309,31 @@ impl<T: Element> Chunk<'_, '_, T> {
         let start = index * CHUNK;
         let end = (start + CHUNK).min(plan.len());
         let inner = plan.inner_strides();
+        let operands = [
+            &problem.weight,
+            &problem.pos_weight,
+            &problem.grad_output,
+            &problem.mask,
+        ];
+        let extent = plan.inner_extent();
         let mut sum = 0.0;
-        plan.for_each_run(start, end, |position, len, offsets| {
+        // The kernel over `len` elements from `position`, with the operands' runs there.
+        let mut kernel = |position: usize, len: usize, runs: [Run<'_, T>; OPERANDS]| {
             let local = position - start;
             let span = Span {
                 x: &problem.input[position..position + len],
                 y: &problem.target[position..position + len],
                 scale: problem.grad_scale,
                 smoothing: problem.label_smoothing,
-                mask: problem.mask.run(offsets[3], inner[3], len),
+                mask: runs[3],
                 loss: loss.as_deref_mut().map(|l| &mut l[local..local + len]),
                 grad: grad.as_deref_mut().map(|g| &mut g[local..local + len]),
                 hess: hess.as_deref_mut().map(|h| &mut h[local..local + len]),
             };
             let operands = Operands {
-                w: problem.weight.run(offsets[0], inner[0], len),
-                pw: problem.pos_weight.run(offsets[1], inner[1], len),
-                go: problem.grad_output.run(offsets[2], inner[2], len),
+                w: runs[0],
+                pw: runs[1],
+                go: runs[2],
             };
             macro_rules! call {
                 ($l:ident, $g:ident) => {
@@ -324,7 +341,50 @@ impl<T: Element> Chunk<'_, '_, T> {
                 };
             }
             sum += with_modes!(loss_mode, grad_mode, call);
+        };
+        if extent >= GATHER_BELOW {
+            plan.for_each_run(start, end, |position, len, offsets| {
+                kernel(
+                    position,
+                    len,
+                    std::array::from_fn(|k| operands[k].run(offsets[k], inner[k], len)),
+                );
+            });
+            return sum;
+        }
+        // Per operand: a constant stays one; one that varies along the last dimension only is a
+        // window into a tile of its values repeated (built once); any other array is gathered run
+        // by run into a buffer.
+        let tiled: [bool; OPERANDS] = std::array::from_fn(|k| plan.varies_along_inner_only(k));
+        let gathered: [bool; OPERANDS] =
+            std::array::from_fn(|k| matches!(operands[k], Operand::Array { .. }) && !tiled[k]);
+        let mut buffers: [Vec<T>; OPERANDS] = std::array::from_fn(|k| match operands[k] {
+            Operand::Array { data, .. } if tiled[k] => data[..extent]
+                .iter()
+                .copied()
+                .cycle()
+                .take(WINDOW + extent)
+                .collect(),
+            _ if gathered[k] => vec![T::ZERO; WINDOW],
+            _ => Vec::new(),
         });
+        let mut position = start;
+        while position < end {
+            let len = (end - position).min(WINDOW);
+            for (k, buffer) in buffers.iter_mut().enumerate() {
+                if let (true, Operand::Array { data, .. }) = (gathered[k], operands[k]) {
+                    plan.gather(k, data, position, &mut buffer[..len]);
+                }
+            }
+            let phase = position % extent;
+            let runs = std::array::from_fn(|k| match *operands[k] {
+                Operand::Const(v) => Run::Const(v),
+                Operand::Array { .. } if tiled[k] => Run::Slice(&buffers[k][phase..phase + len]),
+                Operand::Array { .. } => Run::Slice(&buffers[k][..len]),
+            });
+            kernel(position, len, runs);
+            position += len;
+        }
         sum
     }
 }

@@ -11,7 +11,10 @@ use fastbce::{
     Wrt,
 };
 
-const SHAPES: [&[usize]; 9] = [
+/// The kernels take short last dimensions in gathered windows of 1024 elements and long ones run by
+/// run: `[2500, 7]` spans windows that start mid-row and crosses a chunk (16384 elements), `[3, 1100]`
+/// takes runs longer than a window, `[3, 700, 9]` gathers a three-dimensional pattern.
+const SHAPES: [&[usize]; 12] = [
     &[7],
     &[4, 5],
     &[3, 4, 5],
@@ -21,6 +24,9 @@ const SHAPES: [&[usize]; 9] = [
     &[1, 5],
     &[4, 1, 5],
     &[6, 1],
+    &[2500, 7],
+    &[3, 1100],
+    &[3, 700, 9],
 ];
 
 /// The operand shapes that broadcast to `shape` without enlarging it; `None` is a scalar constant.
