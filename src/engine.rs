@@ -610,10 +610,12 @@ impl<T: Element> Span<'_, T> {
         // narrow type's range, or outside the range of `M`'s `exp_neg_normal`).
         let flag = narrow || M::NORMAL_RANGE_ONLY;
         let mut acc = [0.0f64; LANES];
-        // Losses to sum: in the compute type, so that the element loop is all of one width (a
-        // wider store halves the vector length), or in f64 for blocks recomputed wide.
+        // Losses to sum, in the compute type so that the element loop is all of one width (a
+        // wider store halves the vector length); a block recomputed wide sums its own in f64.
         let mut narrow_sums = [R::ZERO; BLOCK];
-        let mut wide_sums = [0.0f64; BLOCK];
+        // What `Formula::prepare` computes for a block, kept here so that it is initialised once
+        // per call rather than once per block.
+        let mut prepared = [R::ZERO; BLOCK];
         let mut start = 0;
         while start < n {
             let m = (n - start).min(BLOCK);
@@ -641,9 +643,21 @@ impl<T: Element> Span<'_, T> {
             let inputs = (xb, yb, wb, pwb, gob);
             let outputs = (&mut *lb, &mut *gb, &mut *hb, &mut narrow_sums[..m]);
             let extreme = if narrow_input_grad && hard_labels(yb, params) {
-                compute_block::<T, R, F, M, LOSS, GRAD, true>(inputs, params, outputs, flag)
+                compute_block::<T, R, F, M, LOSS, GRAD, true>(
+                    inputs,
+                    params,
+                    outputs,
+                    &mut prepared,
+                    flag,
+                )
             } else {
-                compute_block::<T, R, F, M, LOSS, GRAD, false>(inputs, params, outputs, flag)
+                compute_block::<T, R, F, M, LOSS, GRAD, false>(
+                    inputs,
+                    params,
+                    outputs,
+                    &mut prepared,
+                    flag,
+                )
             };
             if !extreme {
                 apply_mask(mask, (lb, gb, hb, &mut narrow_sums[..m]));
@@ -653,10 +667,12 @@ impl<T: Element> Span<'_, T> {
             } else {
                 // Rare: recomputed in f64 with functions of the whole range, overwriting what
                 // the first pass wrote.
+                let (mut wide_sums, mut wide_prepared) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
                 compute_block::<T, f64, F, Full<M>, LOSS, GRAD, false>(
                     (xb, yb, wb, pwb, gob),
                     params,
                     (&mut *lb, &mut *gb, &mut *hb, &mut wide_sums[..m]),
+                    &mut wide_prepared,
                     false,
                 );
                 apply_mask(mask, (lb, gb, hb, &mut wide_sums[..m]));
@@ -782,7 +798,8 @@ impl Params {
 
 /// One block of a run, every slice of the block's length, so the compiler drops the bounds checks
 /// and vectorises the loop. Inputs: `(x, y, weight, pos_weight, grad_output)`; outputs:
-/// `(losses, gradient, hessian, losses to sum)`, each empty when not requested. Computes in `R`; with
+/// `(losses, gradient, hessian, losses to sum)`, each empty when not requested; `prepared` is
+/// scratch space for `Formula::prepare`'s values. Computes in `R`; with
 /// `flag_extremes`, also returns whether any input value is extreme for `R`
 /// (`Formula::extreme_above`), in which case the caller recomputes the block wider. `HARD_LABELS`:
 /// the caller has checked that every (smoothed) target is 0 or 1.
@@ -799,6 +816,7 @@ fn compute_block<
     (x, y, w, pw, go): (&[T], &[T], impl Lane<T>, impl Lane<T>, impl Lane<T>),
     params: Params,
     (loss, grad, hess, sums): (&mut [T], &mut [T], &mut [T], &mut [R]),
+    prepared: &mut [R; BLOCK],
     flag_extremes: bool,
 ) -> bool {
     let m = x.len();
@@ -811,7 +829,6 @@ fn compute_block<
     let bound = F::extreme_above::<R>().map(|b| T::from_f64(b).magnitude_bits());
     let flag_extremes = flag_extremes && bound.is_some();
     let mut largest = T::Bits::default();
-    let mut prepared = [R::ZERO; BLOCK];
     let prepared = &mut prepared[..m];
     for (p, &v) in prepared.iter_mut().zip(x) {
         *p = F::prepare::<R, M>(cast(v));
