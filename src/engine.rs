@@ -358,19 +358,21 @@ impl<T: Element> Chunk<'_, '_, T> {
         let tiled: [bool; OPERANDS] = std::array::from_fn(|k| plan.varies_along_inner_only(k));
         let gathered: [bool; OPERANDS] =
             std::array::from_fn(|k| matches!(operands[k], Operand::Array { .. }) && !tiled[k]);
+        let window = WINDOW.min(end - start);
         let mut buffers: [Vec<T>; OPERANDS] = std::array::from_fn(|k| match operands[k] {
-            Operand::Array { data, .. } if tiled[k] => data[..extent]
-                .iter()
-                .copied()
-                .cycle()
-                .take(WINDOW + extent)
-                .collect(),
-            _ if gathered[k] => vec![T::ZERO; WINDOW],
+            Operand::Array { data, .. } if tiled[k] => {
+                let mut tile = Vec::with_capacity(window + 2 * extent);
+                while tile.len() < window + extent {
+                    tile.extend_from_slice(&data[..extent]);
+                }
+                tile
+            }
+            _ if gathered[k] => vec![T::ZERO; window],
             _ => Vec::new(),
         });
         let mut position = start;
         while position < end {
-            let len = (end - position).min(WINDOW);
+            let len = (end - position).min(window);
             for (k, buffer) in buffers.iter_mut().enumerate() {
                 if let (true, Operand::Array { data, .. }) = (gathered[k], operands[k]) {
                     plan.gather(k, data, position, &mut buffer[..len]);
