@@ -19,7 +19,7 @@ def test_quick_run_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("machine: ")
     for header in ("kernel", "fastbce", "numpy", "speedup", "read x,y", "fastbce/read"):
         assert header in out
-    for section in ("float32", "float64", "loss+grad", "grad+hess", "bce(p)"):
+    for section in ("float32", "float64", "loss+grad", "grad+hess", "bce(p)", "loss(pw)"):
         assert section in out
     assert "WARNING" not in out  # fastbce and NumPy agree on every kernel
     assert get_num_threads() == threads
@@ -41,6 +41,15 @@ def test_options_threads_and_json(tmp_path, capsys: pytest.CaptureFixture[str]) 
     assert {r["n"] for r in results} == {64, 1000}
     assert all(len(r["times_s"]) == 2 and r["median_s"] > 0 for r in results)
     assert "results written to" in capsys.readouterr().out
+
+
+def test_per_class_kernel_skips_sizes_it_cannot_shape(tmp_path) -> None:
+    """loss(pw) sees x as (n / 8, 8): a size that is not a multiple of 8 is left out, not an error."""
+    path = tmp_path / "bench.json"
+    argv = ["--quick", "--sizes", "100,64", "--dtypes", "float32", "--kernels", "loss,loss(pw)"]
+    assert bench.main([*argv, "--repeat", "1", "--json", str(path)]) == 0
+    results = json.loads(path.read_text())["results"]
+    assert {(r["kernel"], r["n"]) for r in results} == {("loss", 100), ("loss", 64), ("loss(pw)", 64)}
 
 
 def test_bad_option_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,9 @@ Run ``python -m fastbce.bench --help`` for the options. The default run takes ab
   scikit-learn's ``HalfBinomialLoss.gradient_hessian`` with ``--sklearn``;
 - ``bce(p)``: ``binary_cross_entropy(p, y)`` (mean, on probabilities) against
   ``-(y * max(log p, -100) + (1 - y) * max(log1p(-p), -100)).mean()``;
+- ``loss(pw)``: the mean loss of ``x`` and ``y`` seen as ``(n / 8, 8)``, 8 classes with one
+  ``pos_weight`` each (the broadcast multi-label training uses), against NumPy's stable expression
+  with ``pos_weight`` (skipped for sizes that are not a multiple of 8);
 
 and, as the roofline, the time to read both arrays once (``x.sum() + y.sum()``). Ratios are taken
 within one run: the contestants of a row are timed in interleaved rounds, so a noisy neighbour slows
@@ -105,6 +108,19 @@ def numpy_grad_hess(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return sigmoid - y, e * r * r
 
 
+# ``loss(pw)``: one pos_weight per class, for 8 classes.
+CLASS_POS_WEIGHT = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 1.5, 3.0)
+
+
+def class_pos_weight(dtype: Any) -> np.ndarray:
+    return np.array(CLASS_POS_WEIGHT, dtype=dtype)
+
+
+def numpy_pos_weight_loss(x: np.ndarray, y: np.ndarray) -> Any:
+    lw = 1 + (class_pos_weight(x.dtype) - 1) * y
+    return ((1 - y) * x + lw * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0))).mean()
+
+
 def numpy_probability_loss(p: np.ndarray, y: np.ndarray) -> Any:
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100)
@@ -119,9 +135,17 @@ class Kernel:
     numpy_call: str  # shown in the legend
     on_probabilities: bool
     numpy: Callable[[np.ndarray, np.ndarray], Any]
+    classes: int | None = None  # operands seen as (n / classes, classes)
 
     def operands(self, inputs: Inputs) -> tuple[np.ndarray, np.ndarray]:
-        return (inputs.p if self.on_probabilities else inputs.x), inputs.y
+        a, b = (inputs.p if self.on_probabilities else inputs.x), inputs.y
+        if self.classes is not None:
+            return a.reshape(-1, self.classes), b.reshape(-1, self.classes)
+        return a, b
+
+    def takes(self, n: int) -> bool:
+        """Whether the kernel runs at size ``n``."""
+        return self.classes is None or n % self.classes == 0
 
 
 KERNELS: dict[str, Kernel] = {
@@ -154,6 +178,14 @@ KERNELS: dict[str, Kernel] = {
             "-(y*max(log p,-100) + (1-y)*max(log1p(-p),-100)).mean()",
             True,
             numpy_probability_loss,
+        ),
+        Kernel(
+            "loss(pw)",
+            "binary_cross_entropy_with_logits(x, y, pos_weight=pw), x (n/8, 8), pw (8,)",
+            "((1-y)*x + (1+(pw-1)*y)*(log1p(exp(-|x|)) + max(-x,0))).mean()",
+            False,
+            numpy_pos_weight_loss,
+            classes=len(CLASS_POS_WEIGHT),
         ),
     )
 }
@@ -189,6 +221,9 @@ def _bind_fastbce(kernel: str, a: np.ndarray, b: np.ndarray, threads: int) -> Ca
         return lambda: fastbce.binary_cross_entropy_with_logits_grad_hess(a, b)
     if kernel == "bce(p)":
         return lambda: fastbce.binary_cross_entropy(a, b)
+    if kernel == "loss(pw)":
+        pw = class_pos_weight(a.dtype)
+        return lambda: fastbce.binary_cross_entropy_with_logits(a, b, pos_weight=pw)
     return None
 
 
@@ -246,6 +281,9 @@ def torch_backend() -> Backend:
             return loss_and_grad
         if kernel == "bce(p)":
             return lambda: functional.binary_cross_entropy(at, bt)
+        if kernel == "loss(pw)":
+            pw = torch.from_numpy(class_pos_weight(a.dtype))
+            return lambda: functional.binary_cross_entropy_with_logits(at, bt, pos_weight=pw)
         return None
 
     return Backend(
@@ -454,6 +492,8 @@ def run(config: Config, log: Callable[[str], None]) -> Iterator[tuple[str, list[
             for n in config.sizes:
                 inputs = make_inputs(n, dtype, config.seed)
                 for name in config.kernels:
+                    if not KERNELS[name].takes(n):
+                        continue
                     progress(f"{dtype} n={n:,} {name}")
                     results += run_cell(config, KERNELS[name], inputs, dtype, log)
                 del inputs
