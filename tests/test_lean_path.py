@@ -1,7 +1,8 @@
-"""The lean path of plain gradient calls (``functional._lean_gradient``): two C-contiguous arrays of
-one float dtype and shape, no weights, a mean or a sum, a number for grad_output. It must give
-what the general path gives, bit for bit, be taken exactly when it applies, and leave everything
-else (errors included) to the general path."""
+"""The lean paths of plain calls (``functional._lean_loss``, ``_lean_gradient``, ``_lean_grad_hess``):
+two C-contiguous arrays of one float dtype and shape, a mean or a sum, a number for grad_output, and
+weights absent or arrays of that dtype, C-contiguous, of the input's shape or one value per
+last-dimension column. They must give what the general path gives, bit for bit, be taken exactly
+when they apply, and leave everything else (errors included) to the general path."""
 
 from __future__ import annotations
 
@@ -128,8 +129,8 @@ def test_a_target_of_another_shape_is_refused_by_the_general_path(lean_calls):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(weight=np.ones(6, np.float32)),
-        dict(pos_weight=np.ones(6, np.float32)),
+        dict(weight=[1.0] * 6),
+        dict(pos_weight=np.float32(2.0)),
         dict(reduction="none"),
         dict(wrt="target"),
         dict(grad_output=np.float32(1.0)),
@@ -144,6 +145,80 @@ def test_calls_with_more_arguments_skip_the_lean_path(kwargs, lean_calls):
     x, y = data(LOGITS, (4, 6), np.float32)
     fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y, **kwargs)
     assert lean_calls == []
+
+
+WEIGHT_PATTERNS = {"same shape": lambda shape: shape, "per class": lambda shape: shape[-1:]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape", [(), (64,), (3, 5), (2, 3, 4), (700, 3)])
+@pytest.mark.parametrize("pattern", list(WEIGHT_PATTERNS))
+# binary_cross_entropy has no pos_weight
+@pytest.mark.parametrize(
+    "function,which", [(LOGITS, "weight"), (LOGITS, "pos_weight"), (LOGITS, "both"), (PROBS, "weight")]
+)
+def test_lean_weighted_calls_are_the_general_path(
+    function, which, dtype, reduction, shape, pattern, monkeypatch
+):
+    loss_calls = spy_on(monkeypatch, "_lean_loss")
+    grad_calls = spy_on(monkeypatch, "_lean_gradient")
+    x, y = data(function, shape, dtype)
+    rng = np.random.default_rng(3)
+    kwargs = {
+        name: rng.uniform(0.1, 3.0, WEIGHT_PATTERNS[pattern](shape)).astype(dtype)
+        for name in (["weight", "pos_weight"] if which == "both" else [which])
+    }
+    loss_fn = F.binary_cross_entropy_with_logits if function == LOGITS else F.binary_cross_entropy
+    _, value_and_grad = GRADIENT_FUNCTIONS[function]
+    lean_loss = loss_fn(x, y, reduction=reduction, **kwargs)
+    lean_l, lean_g = value_and_grad(x, y, reduction=reduction, grad_output=0.5, **kwargs)
+    assert (loss_calls, grad_calls) == ([True], [True])
+    # The same values as lists (or Python numbers) take the general path.
+    general = {name: w.tolist() for name, w in kwargs.items()}
+    assert_identical(lean_loss, loss_fn(x, y, reduction=reduction, **general))
+    general_l, general_g = value_and_grad(x, y, reduction=reduction, grad_output=0.5, **general)
+    assert (loss_calls, grad_calls) == ([True], [True])  # not asked again
+    assert_identical(lean_l, general_l)
+    assert_identical(lean_g, general_g)
+    assert type(lean_loss) is np.dtype(dtype).type
+    want_l, want_g, _ = reference(function, x, y, reduction=reduction, grad_output=0.5, **kwargs)
+    assert_close(lean_loss, want_l, dtype, "loss")
+    assert_close(lean_l, want_l, dtype, "value_and_grad's loss")
+    assert_close(lean_g, want_g, dtype, "grad")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda w: w.reshape(1, 6), id="(1, C)"),
+        pytest.param(lambda w: w[:4].reshape(4, 1), id="(N, 1)"),
+        pytest.param(lambda w: w.astype(np.float64), id="another dtype"),
+        pytest.param(lambda w: np.repeat(w, 2)[::2], id="strided"),
+        pytest.param(unaligned, id="unaligned"),
+        pytest.param(lambda w: np.asarray(w[0]), id="0-d"),
+    ],
+)
+def test_other_weights_take_the_general_path(make, monkeypatch):
+    loss_calls = spy_on(monkeypatch, "_lean_loss")
+    grad_calls = spy_on(monkeypatch, "_lean_gradient")
+    x, y = data(LOGITS, (4, 6), np.float32)
+    w = make(np.random.default_rng(5).uniform(0.1, 3.0, 6).astype(np.float32))
+    loss = F.binary_cross_entropy_with_logits(x, y, pos_weight=w)
+    value, grad = F.binary_cross_entropy_with_logits_value_and_grad(x, y, pos_weight=w)
+    assert (loss_calls, grad_calls) == ([False], [False])
+    want_l, want_g, _ = reference(LOGITS, x, y, pos_weight=w.astype(np.float32))
+    assert_close(loss, want_l, np.float32, "loss")
+    assert_close(value, want_l, np.float32, "value_and_grad's loss")
+    assert_close(grad, want_g, np.float32, "grad")
+
+
+def test_weights_of_a_wrong_shape_are_refused_by_the_general_path(monkeypatch):
+    loss_calls = spy_on(monkeypatch, "_lean_loss")
+    x, y = data(LOGITS, (4, 6), np.float32)
+    with pytest.raises(ValueError, match=r"weight of shape \(5,\) does not broadcast"):
+        F.binary_cross_entropy_with_logits(x, y, weight=np.ones(5, np.float32))
+    assert loss_calls == [False]
 
 
 def test_lean_path_errors_are_the_general_paths():

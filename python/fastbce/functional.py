@@ -40,14 +40,10 @@ __all__ = [
 _MEANS = ("mean", "weighted_mean")
 
 
-def _bare(
-    input: Any, target: Any, weight: Any, pos_weight: Any, mask: Any, label_smoothing: Any, out: Any
-) -> bool:
-    """Whether a call has two NumPy arrays and no weights, mask, label smoothing or ``out``."""
+def _bare(input: Any, target: Any, mask: Any, label_smoothing: Any, out: Any) -> bool:
+    """Whether a call has two NumPy arrays and no mask, label smoothing or ``out``."""
     return (
-        weight is None
-        and pos_weight is None
-        and mask is None
+        mask is None
         and out is None
         # The type first: an array's == would not be a truth value.
         and label_smoothing.__class__ in (float, int)
@@ -71,8 +67,9 @@ def _plain(
     keepdims: Any,
     out: Any,
 ) -> bool:
-    """Whether a loss call may try the lean native path: ``_bare``, no legacy arguments and no axis,
-    a mean or a sum. The native side still checks dtypes, shapes and layout."""
+    """Whether a loss call may try the lean native path: ``_bare``, weights absent or NumPy arrays,
+    no legacy arguments and no axis, a mean or a sum. The lean path still checks dtypes, shapes and
+    layout (``_lean_arrays``, ``_lean_weights``)."""
     return (
         size_average is None
         and reduce is None
@@ -80,7 +77,9 @@ def _plain(
         and keepdims is False
         and reduction.__class__ is str
         and (reduction == "mean" or reduction == "sum")
-        and _bare(input, target, weight, pos_weight, mask, label_smoothing, out)
+        and (weight is None or type(weight) is np.ndarray)
+        and (pos_weight is None or type(pos_weight) is np.ndarray)
+        and _bare(input, target, mask, label_smoothing, out)
     )
 
 
@@ -102,21 +101,64 @@ def _lean_arrays(input: np.ndarray, target: np.ndarray) -> bool:
     )
 
 
+def _lean_weights(input: np.ndarray, *weights: Optional[np.ndarray]) -> bool:
+    """Whether each weight is absent or an array the kernel takes as it is, in the broadcast patterns
+    that need no check: the input's dtype, C-contiguous and aligned, of the input's shape or one
+    value per last-dimension column."""
+    return all(
+        w is None
+        or (
+            w.dtype == input.dtype
+            and (w.shape == input.shape or w.shape == input.shape[-1:])
+            and w.flags.c_contiguous
+            and w.flags.aligned
+        )
+        for w in weights
+    )
+
+
+def _lean_loss(
+    with_logits: bool, input: np.ndarray, target: np.ndarray, weight: Any, pos_weight: Any, mean: bool
+) -> Optional[Any]:
+    """A plain loss call (``_plain``) in one native call, or None for the general path. Without
+    weights the binding checks the arrays itself; with them, ``_lean_arrays`` and ``_lean_weights``
+    do, and the call is the general path's, with its arithmetic (the float64 sum, divided by ``n``
+    for a mean, rounded once)."""
+    if weight is None and pos_weight is None:
+        total = _core.reduced_loss(with_logits, input, target, mean)
+    elif _lean_arrays(input, target) and _lean_weights(input, weight, pos_weight):
+        total = _core.bce(with_logits, input, target, weight, pos_weight, None, 1.0, None, True, None, False)
+        if mean:
+            total = total / input.size
+    else:
+        return None
+    return None if total is None else input.dtype.type(total)
+
+
 def _lean_gradient(
-    with_logits: bool, want_loss: bool, input: np.ndarray, target: np.ndarray, mean: bool, grad_output: float
+    with_logits: bool,
+    want_loss: bool,
+    input: np.ndarray,
+    target: np.ndarray,
+    weight: Optional[np.ndarray],
+    pos_weight: Optional[np.ndarray],
+    mean: bool,
+    grad_output: float,
 ) -> Optional[Tuple[Any, np.ndarray]]:
     """A plain gradient call (``_plain``, with a number for ``grad_output`` and ``wrt="input"``) in one
-    native call, ``(loss or None, gradient)``, when ``_lean_arrays``; else None, and the general path
-    takes the call. The same arithmetic as the general path: the scale is ``grad_output / n`` for a
-    mean, the loss the float64 sum (divided by ``n``) rounded once."""
-    if not _lean_arrays(input, target):
+    native call, ``(loss or None, gradient)``, when ``_lean_arrays`` and ``_lean_weights``; else None,
+    and the general path takes the call. The same arithmetic as the general path: the scale is
+    ``grad_output / n`` for a mean, the loss the float64 sum (divided by ``n``) rounded once."""
+    if not (_lean_arrays(input, target) and _lean_weights(input, weight, pos_weight)):
         return None
     n = input.size
     scale = float(grad_output)
     if mean:
         scale = scale / n
     grad = np.empty_like(input)
-    total = _core.bce(with_logits, input, target, None, None, None, scale, None, want_loss, grad, False)
+    total = _core.bce(
+        with_logits, input, target, weight, pos_weight, None, scale, None, want_loss, grad, False
+    )
     if not want_loss:
         return None, grad
     return input.dtype.type(total / n if mean else total), grad
@@ -391,9 +433,9 @@ def binary_cross_entropy_with_logits(
         keepdims,
         out,
     ):
-        total = _core.reduced_loss(True, input, target, reduction == "mean")
-        if total is not None:
-            return input.dtype.type(total)
+        lean = _lean_loss(True, input, target, weight, pos_weight, reduction == "mean")
+        if lean is not None:
+            return lean
     reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=2)
     return _loss(
         True, input, target, weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims, out
@@ -430,9 +472,9 @@ def binary_cross_entropy(
         keepdims,
         out,
     ):
-        total = _core.reduced_loss(False, input, target, reduction == "mean")
-        if total is not None:
-            return input.dtype.type(total)
+        lean = _lean_loss(False, input, target, weight, None, reduction == "mean")
+        if lean is not None:
+            return lean
     reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=2)
     return _loss(False, input, target, weight, None, reduction, mask, label_smoothing, axis, keepdims, out)
 
@@ -482,7 +524,9 @@ def _gradient(
         and wrt == "input"
         and _plain(input, target, weight, pos_weight, None, None, reduction, *pipeline)
     ):
-        lean = _lean_gradient(with_logits, want_loss, input, target, reduction == "mean", grad_output)
+        lean = _lean_gradient(
+            with_logits, want_loss, input, target, weight, pos_weight, reduction == "mean", grad_output
+        )
         if lean is not None:
             return lean
     reduction = check_reduction(reduction)
@@ -598,7 +642,7 @@ def binary_cross_entropy_with_logits_grad_hess(
     logits, in one pass: ``grad = w [(1 - y) σ(x) - pw y σ(-x)]`` and
     ``hess = w ((1 - y) + pw y) σ(x) σ(-x)`` (a product: nothing cancels). What a gradient-boosting
     library asks of a custom objective. ``out=(grad, hess)``, either may be None."""
-    if _bare(input, target, weight, pos_weight, mask, label_smoothing, out):
+    if weight is None and pos_weight is None and _bare(input, target, mask, label_smoothing, out):
         lean = _lean_grad_hess(input, target)
         if lean is not None:
             return lean
