@@ -69,7 +69,7 @@ def _plain(
 ) -> bool:
     """Whether a loss call may try the lean native path: ``_bare``, weights absent or NumPy arrays,
     no legacy arguments and no axis, a mean or a sum. The lean path still checks dtypes, shapes and
-    layout (``_lean_arrays``, ``_lean_weights``)."""
+    layout (``_lean_arrays``, ``_lean_weight``)."""
     return (
         size_average is None
         and reduce is None
@@ -101,19 +101,15 @@ def _lean_arrays(input: np.ndarray, target: np.ndarray) -> bool:
     )
 
 
-def _lean_weights(input: np.ndarray, *weights: Optional[np.ndarray]) -> bool:
-    """Whether each weight is absent or an array the kernel takes as it is, in the broadcast patterns
+def _lean_weight(input: np.ndarray, weight: Optional[np.ndarray]) -> bool:
+    """Whether a weight is absent or an array the kernel takes as it is, in the broadcast patterns
     that need no check: the input's dtype, C-contiguous and aligned, of the input's shape or one
     value per last-dimension column."""
-    return all(
-        w is None
-        or (
-            w.dtype == input.dtype
-            and (w.shape == input.shape or w.shape == input.shape[-1:])
-            and w.flags.c_contiguous
-            and w.flags.aligned
-        )
-        for w in weights
+    return weight is None or (
+        weight.dtype == input.dtype
+        and (weight.shape == input.shape or weight.shape == input.shape[-1:])
+        and weight.flags.c_contiguous
+        and weight.flags.aligned
     )
 
 
@@ -121,12 +117,12 @@ def _lean_loss(
     with_logits: bool, input: np.ndarray, target: np.ndarray, weight: Any, pos_weight: Any, mean: bool
 ) -> Optional[Any]:
     """A plain loss call (``_plain``) in one native call, or None for the general path. Without
-    weights the binding checks the arrays itself; with them, ``_lean_arrays`` and ``_lean_weights``
+    weights the binding checks the arrays itself; with them, ``_lean_arrays`` and ``_lean_weight``
     do, and the call is the general path's, with its arithmetic (the float64 sum, divided by ``n``
     for a mean, rounded once)."""
     if weight is None and pos_weight is None:
         total = _core.reduced_loss(with_logits, input, target, mean)
-    elif _lean_arrays(input, target) and _lean_weights(input, weight, pos_weight):
+    elif _lean_arrays(input, target) and _lean_weight(input, weight) and _lean_weight(input, pos_weight):
         total = _core.bce(with_logits, input, target, weight, pos_weight, None, 1.0, None, True, None, False)
         if mean:
             total = total / input.size
@@ -146,10 +142,10 @@ def _lean_gradient(
     grad_output: float,
 ) -> Optional[Tuple[Any, np.ndarray]]:
     """A plain gradient call (``_plain``, with a number for ``grad_output`` and ``wrt="input"``) in one
-    native call, ``(loss or None, gradient)``, when ``_lean_arrays`` and ``_lean_weights``; else None,
+    native call, ``(loss or None, gradient)``, when ``_lean_arrays`` and ``_lean_weight``; else None,
     and the general path takes the call. The same arithmetic as the general path: the scale is
     ``grad_output / n`` for a mean, the loss the float64 sum (divided by ``n``) rounded once."""
-    if not (_lean_arrays(input, target) and _lean_weights(input, weight, pos_weight)):
+    if not (_lean_arrays(input, target) and _lean_weight(input, weight) and _lean_weight(input, pos_weight)):
         return None
     n = input.size
     scale = float(grad_output)
