@@ -194,6 +194,19 @@ impl Plan {
     #[inline(always)]
     pub fn gather<T: Copy>(&self, k: usize, data: &[T], start: usize, out: &mut [T]) {
         let along = self.inner_strides()[k];
+        if let ([rows, inner], 0) = (self.dims.as_slice(), along) {
+            // One value per row of a two-dimensional iteration space (a weight of shape (N, 1)):
+            // a fill per row, without the general walk's bookkeeping.
+            let (step, mut row, mut column) = (self.strides[0][k], start / inner, start % inner);
+            let mut filled = 0;
+            while filled < out.len() {
+                debug_assert!(row < *rows);
+                let run = (inner - column).min(out.len() - filled);
+                out[filled..filled + run].fill(data[row * step]);
+                (filled, row, column) = (filled + run, row + 1, 0);
+            }
+            return;
+        }
         self.for_each_run(start, start + out.len(), |position, len, offsets| {
             let into = &mut out[position - start..position - start + len];
             if along == 0 {
