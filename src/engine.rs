@@ -292,7 +292,7 @@ impl<T: Element> Chunk<'_, '_, T> {
     /// Walks the chunk's runs and hands each to the kernel for the run's operands, the requested
     /// outputs and the instruction-set level. Where runs are short (a last dimension of a few
     /// classes, with one pos_weight per class or one weight per row), a kernel call per run would
-    /// cost more than its elements (30 times a plain call's time for 3 classes): the chunk is then
+    /// cost more than its elements (35 times a plain call's time for 3 classes): the chunk is then
     /// taken in windows of `WINDOW` elements, each operand that is an array materialised for the
     /// window, and the kernel called once per window.
     fn run<F: Formula>(self, level: Level) -> f64 {
