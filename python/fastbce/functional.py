@@ -113,16 +113,21 @@ def _lean_weight(input: np.ndarray, weight: Optional[np.ndarray]) -> bool:
     )
 
 
+def _lean_operands(input: np.ndarray, target: np.ndarray, weight: Any, pos_weight: Any) -> bool:
+    """Whether a call's arrays all go to the kernel as they are (``_lean_arrays``, ``_lean_weight``)."""
+    return _lean_arrays(input, target) and _lean_weight(input, weight) and _lean_weight(input, pos_weight)
+
+
 def _lean_loss(
     with_logits: bool, input: np.ndarray, target: np.ndarray, weight: Any, pos_weight: Any, mean: bool
 ) -> Optional[Any]:
     """A plain loss call (``_plain``) in one native call, or None for the general path. Without
-    weights the binding checks the arrays itself; with them, ``_lean_arrays`` and ``_lean_weight``
-    do, and the call is the general path's, with its arithmetic (the float64 sum, divided by ``n``
-    for a mean, rounded once)."""
+    weights the binding checks the arrays itself; with them, ``_lean_operands`` does, and the call is
+    the general path's, with its arithmetic (the float64 sum, divided by ``n`` for a mean, rounded
+    once)."""
     if weight is None and pos_weight is None:
         total = _core.reduced_loss(with_logits, input, target, mean)
-    elif _lean_arrays(input, target) and _lean_weight(input, weight) and _lean_weight(input, pos_weight):
+    elif _lean_operands(input, target, weight, pos_weight):
         total = _core.bce(with_logits, input, target, weight, pos_weight, None, 1.0, None, True, None, False)
         if mean:
             total = total / input.size
@@ -142,10 +147,10 @@ def _lean_gradient(
     grad_output: float,
 ) -> Optional[Tuple[Any, np.ndarray]]:
     """A plain gradient call (``_plain``, with a number for ``grad_output`` and ``wrt="input"``) in one
-    native call, ``(loss or None, gradient)``, when ``_lean_arrays`` and ``_lean_weight``; else None,
-    and the general path takes the call. The same arithmetic as the general path: the scale is
-    ``grad_output / n`` for a mean, the loss the float64 sum (divided by ``n``) rounded once."""
-    if not (_lean_arrays(input, target) and _lean_weight(input, weight) and _lean_weight(input, pos_weight)):
+    native call, ``(loss or None, gradient)``, when ``_lean_operands``; else None, and the general
+    path takes the call. The same arithmetic as the general path: the scale is ``grad_output / n``
+    for a mean, the loss the float64 sum (divided by ``n``) rounded once."""
+    if not _lean_operands(input, target, weight, pos_weight):
         return None
     n = input.size
     scale = float(grad_output)
