@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from . import _core
+from . import _buffers, _core
 from ._args import (
     Operands,
     as_kernel_array,
@@ -156,7 +156,7 @@ def _lean_gradient(
     scale = float(grad_output)
     if mean:
         scale = scale / n
-    grad = np.empty_like(input)
+    grad = _buffers.empty(input.shape, input.dtype)
     total = _core.bce(
         with_logits, input, target, weight, pos_weight, None, scale, None, want_loss, grad, False
     )
@@ -170,7 +170,7 @@ def _lean_grad_hess(input: np.ndarray, target: np.ndarray) -> Optional[Tuple[np.
     ``_lean_arrays``; else None."""
     if not _lean_arrays(input, target):
         return None
-    grad, hess = np.empty_like(input), np.empty_like(input)
+    grad, hess = _buffers.empty(input.shape, input.dtype), _buffers.empty(input.shape, input.dtype)
     _core.bce(True, input, target, None, None, None, 1.0, None, False, grad, False, None, 0.0, hess)
     return grad, hess
 
@@ -250,7 +250,7 @@ def _buffer(out: Optional[np.ndarray], shape: Tuple[int, ...], dtype: np.dtype) 
     checks of the binding layer, and there is nothing to write anyway)."""
     if out is not None and out.size and out.dtype == dtype and out.flags.c_contiguous and out.flags.aligned:
         return out
-    return np.empty(shape, dtype)
+    return _buffers.empty(shape, dtype)
 
 
 def _finish(buffer: np.ndarray, out: Optional[np.ndarray], result: np.dtype) -> np.ndarray:
