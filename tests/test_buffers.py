@@ -4,8 +4,11 @@ and in time. The threshold is lowered here so that small arrays exercise it."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import threading
 import time
+import warnings
 from typing import Any, Iterator
 
 import fastbce
@@ -136,11 +139,35 @@ def test_threads_never_share_a_live_output() -> None:
     assert not failures, failures[:3]
 
 
-def test_a_forked_child_starts_with_nothing_kept() -> None:
-    g = gradient(*data(1))
+def _child(queue: Any, x: np.ndarray, y: np.ndarray, expected: np.ndarray) -> None:
+    seen = [_buffers.kept()]
+    _buffers.KEEP_SECONDS = 0.05
+    g = gradient(x, y)
+    seen.append(bool(np.array_equal(g, expected)))
     del g
-    assert _buffers.kept() == 1
-    _buffers._forget_after_fork()
-    assert _buffers.kept() == 0
+    seen.append(_buffers.kept())
+    deadline = time.monotonic() + 10
+    while _buffers.kept() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    seen.append(_buffers.kept())
+    queue.put(seen)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_starts_with_nothing_kept_and_recycles() -> None:
     x, y = data(2)
-    assert_close(gradient(x, y), reference(LOGITS, x, y)[1], np.float64)
+    expected = gradient(x, y)
+    kept_output = gradient(*data(1))
+    del kept_output
+    assert _buffers.kept() == 1  # for a second; the child must not see it
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a multi-threaded process may deadlock.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = ctx.Process(target=_child, args=(queue, x, y, expected))
+        child.start()
+    seen = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert seen == [0, True, 1, 0]

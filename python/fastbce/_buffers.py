@@ -5,8 +5,8 @@ threshold (32 MiB at most in glibc): a larger output is fresh pages every time, 
 must zero on first touch. For float32 loss and gradient at n = 1e7 that is a quarter of the call.
 So an output of ``MIN_BYTES`` or more is handed out as a view of a buffer that fastbce keeps when
 the last view of it dies; the next output of the same byte size reuses it. Kept buffers are bounded
-in number (``MAX_KEPT``) and in time (``KEEP_SECONDS``), after which a timer releases them: memory
-comes back to the system as it would without recycling, a moment later.
+in number (``MAX_KEPT``) and in time (``KEEP_SECONDS``), after which a daemon thread releases them:
+memory comes back to the system as it would without recycling, a moment later.
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ KEEP_SECONDS = 1.0
 
 # (when it was freed, buffer): uint8 arrays that own their memory, oldest first.
 _kept: List[Tuple[float, np.ndarray]] = []
-# Re-entrant: a lease can die, and give its buffer back, while this thread holds the lock.
-_lock = threading.RLock()
-_timer: Optional[threading.Timer] = None
+# Guards _kept and wakes the purger. Re-entrant: a lease can die, and give its buffer back, while
+# its thread holds the lock. A lease's death runs no more than this: it may come from the garbage
+# collector anywhere, even inside threading's own locks, so it never starts a thread.
+_changed = threading.Condition(threading.RLock())
+# The daemon thread that releases kept buffers when they expire, started by the first large output.
+_purger: Optional[threading.Thread] = None
+_purger_start = threading.Lock()
 
 
 class _Lease:
@@ -56,6 +60,7 @@ def empty(shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < MIN_BYTES:
         return np.empty(shape, dtype)
+    _start_purger()
     buffer = _take(nbytes)
     if buffer is None:
         buffer = np.empty(nbytes, np.uint8)
@@ -68,7 +73,7 @@ def kept() -> int:
 
 
 def _take(nbytes: int) -> Optional[np.ndarray]:
-    with _lock:
+    with _changed:
         for i in range(len(_kept) - 1, -1, -1):
             if _kept[i][1].nbytes == nbytes:
                 return _kept.pop(i)[1]
@@ -78,43 +83,41 @@ def _take(nbytes: int) -> Optional[np.ndarray]:
 def _give_back(buffer: np.ndarray) -> None:
     if sys.is_finalizing():
         return
-    with _lock:
+    with _changed:
         _kept.append((time.monotonic(), buffer))
         del _kept[:-MAX_KEPT]
-        _schedule()
+        _changed.notify()
 
 
-def _schedule() -> None:
-    """Starts the timer that releases the oldest kept buffer when it expires, unless one runs."""
-    global _timer
-    if not _kept or (_timer is not None and _timer.is_alive()):
-        return
-    delay = max(_kept[0][0] + KEEP_SECONDS - time.monotonic(), 0.0)
-    _timer = threading.Timer(delay, _expire)
-    _timer.daemon = True
-    try:
-        _timer.start()
-    except RuntimeError:  # no new threads at interpreter shutdown: keep nothing
-        _timer = None
-        _kept.clear()
+def _start_purger() -> None:
+    global _purger
+    with _purger_start:
+        if _purger is None or not _purger.is_alive():
+            _purger = threading.Thread(
+                target=_purge, args=(_changed, _kept), name="fastbce-buffers", daemon=True
+            )
+            _purger.start()
 
 
-def _expire() -> None:
-    global _timer
-    with _lock:
-        _timer = None
-        cutoff = time.monotonic() - KEEP_SECONDS
-        while _kept and _kept[0][0] <= cutoff:
-            del _kept[0]
-        _schedule()
+def _purge(changed: threading.Condition, kept: List[Tuple[float, np.ndarray]]) -> None:
+    """Releases each kept buffer ``KEEP_SECONDS`` after it was freed; sleeps while none is kept."""
+    with changed:
+        while True:
+            if not kept:
+                changed.wait()
+                continue
+            left = kept[0][0] + KEEP_SECONDS - time.monotonic()
+            if left > 0:
+                changed.wait(left)
+            else:
+                del kept[0]
 
 
 def _forget_after_fork() -> None:
-    """In a forked child: another thread of the parent may have held the lock, and no timer runs."""
-    global _lock, _timer
-    _lock = threading.RLock()
-    _timer = None
-    _kept.clear()
+    """In a forked child: no purger runs, and another thread of the parent may have held a lock."""
+    global _changed, _purger, _purger_start, _kept
+    _changed = threading.Condition(threading.RLock())
+    _purger, _purger_start, _kept = None, threading.Lock(), []
 
 
 if hasattr(os, "register_at_fork"):
