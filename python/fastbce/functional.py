@@ -156,7 +156,7 @@ def _lean_gradient(
     scale = float(grad_output)
     if mean:
         scale = scale / n
-    grad = _buffers.empty(input.shape, input.dtype)
+    grad = _buffers.empty_like(input)
     total = _core.bce(
         with_logits, input, target, weight, pos_weight, None, scale, None, want_loss, grad, False
     )
@@ -170,7 +170,7 @@ def _lean_grad_hess(input: np.ndarray, target: np.ndarray) -> Optional[Tuple[np.
     ``_lean_arrays``; else None."""
     if not _lean_arrays(input, target):
         return None
-    grad, hess = _buffers.empty(input.shape, input.dtype), _buffers.empty(input.shape, input.dtype)
+    grad, hess = _buffers.empty_like(input), _buffers.empty_like(input)
     _core.bce(True, input, target, None, None, None, 1.0, None, False, grad, False, None, 0.0, hess)
     return grad, hess
 
