@@ -129,8 +129,6 @@ def test_a_target_of_another_shape_is_refused_by_the_general_path(lean_calls):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(weight=[1.0] * 6),
-        dict(pos_weight=np.float32(2.0)),
         dict(reduction="none"),
         dict(wrt="target"),
         dict(grad_output=np.float32(1.0)),
@@ -145,6 +143,14 @@ def test_calls_with_more_arguments_skip_the_lean_path(kwargs, lean_calls):
     x, y = data(LOGITS, (4, 6), np.float32)
     fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y, **kwargs)
     assert lean_calls == []
+
+
+@pytest.mark.parametrize("kwargs", [dict(weight=[1.0] * 6), dict(pos_weight=np.float32(2.0))])
+def test_weights_other_than_arrays_are_declined_by_the_lean_path(kwargs, lean_calls):
+    x, y = data(LOGITS, (4, 6), np.float32)
+    _, g = fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y, **kwargs)
+    assert lean_calls == [False]
+    assert_close(g, reference(LOGITS, x, y, **kwargs)[1], np.float32)
 
 
 WEIGHT_PATTERNS = {"same shape": lambda shape: shape, "per class": lambda shape: shape[-1:]}
@@ -178,7 +184,7 @@ def test_lean_weighted_calls_are_the_general_path(
     general = {name: w.tolist() for name, w in kwargs.items()}
     assert_identical(lean_loss, loss_fn(x, y, reduction=reduction, **general))
     general_l, general_g = value_and_grad(x, y, reduction=reduction, grad_output=0.5, **general)
-    assert (loss_calls, grad_calls) == ([True], [True])  # not asked again
+    assert (loss_calls, grad_calls) == ([True, False], [True, False])  # asked, and declined
     assert_identical(lean_l, general_l)
     assert_identical(lean_g, general_g)
     assert type(lean_loss) is np.dtype(dtype).type
@@ -253,3 +259,29 @@ def test_lean_grad_hess_is_the_general_path(dtype, shape, monkeypatch):
     if x.size > 1:
         F.binary_cross_entropy_with_logits_grad_hess(x[::2], y[::2])
         assert taken == [True, False]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (64,), (3, 5), (700, 3)])
+@pytest.mark.parametrize("pattern", list(WEIGHT_PATTERNS))
+@pytest.mark.parametrize("which", ["weight", "pos_weight", "both"])
+def test_lean_weighted_grad_hess_is_the_general_path(which, pattern, shape, dtype, monkeypatch):
+    taken = spy_on(monkeypatch, "_lean_grad_hess")
+    x, y = data(LOGITS, shape, dtype)
+    rng = np.random.default_rng(3)
+    kwargs = {
+        name: rng.uniform(0.1, 3.0, WEIGHT_PATTERNS[pattern](shape)).astype(dtype)
+        for name in (["weight", "pos_weight"] if which == "both" else [which])
+    }
+    g, h = F.binary_cross_entropy_with_logits_grad_hess(x, y, **kwargs)
+    assert taken == [True]
+    g2, h2 = F.binary_cross_entropy_with_logits_grad_hess(x, y, **{k: w.tolist() for k, w in kwargs.items()})
+    assert taken == [True, False]
+    assert_identical(g, g2)
+    assert_identical(h, h2)
+    assert_close(g, reference(LOGITS, x, y, reduction="none", **kwargs)[1], dtype, "grad")
+    # GUIDE §3: w ((1 - y) + pw y) sigmoid(x) sigmoid(-x), in float64
+    w, pw = (np.asarray(kwargs.get(k, 1.0), np.float64) for k in ("weight", "pos_weight"))
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    sig = 1 / (1 + np.exp(-x64))
+    assert_close(h, w * ((1 - y64) + pw * y64) * sig * (1 - sig), dtype, "hess")

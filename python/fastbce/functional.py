@@ -67,9 +67,8 @@ def _plain(
     keepdims: Any,
     out: Any,
 ) -> bool:
-    """Whether a loss call may try the lean native path: ``_bare``, weights absent or NumPy arrays,
-    no legacy arguments and no axis, a mean or a sum. The lean path still checks dtypes, shapes and
-    layout (``_lean_arrays``, ``_lean_weight``)."""
+    """Whether a loss call may try the lean native path: ``_bare``, no legacy arguments and no axis,
+    a mean or a sum. The lean path still checks the arrays and weights (``_lean_operands``)."""
     return (
         size_average is None
         and reduce is None
@@ -77,8 +76,6 @@ def _plain(
         and keepdims is False
         and reduction.__class__ is str
         and (reduction == "mean" or reduction == "sum")
-        and (weight is None or type(weight) is np.ndarray)
-        and (pos_weight is None or type(pos_weight) is np.ndarray)
         and _bare(input, target, mask, label_smoothing, out)
     )
 
@@ -101,12 +98,13 @@ def _lean_arrays(input: np.ndarray, target: np.ndarray) -> bool:
     )
 
 
-def _lean_weight(input: np.ndarray, weight: Optional[np.ndarray]) -> bool:
-    """Whether a weight is absent or an array the kernel takes as it is, in the broadcast patterns
-    that need no check: the input's dtype, C-contiguous and aligned, of the input's shape or one
-    value per last-dimension column."""
+def _lean_weight(input: np.ndarray, weight: Any) -> bool:
+    """Whether a weight is absent or a NumPy array the kernel takes as it is, in the broadcast
+    patterns that need no check: the input's dtype, C-contiguous and aligned, of the input's shape or
+    one value per last-dimension column."""
     return weight is None or (
-        weight.dtype == input.dtype
+        type(weight) is np.ndarray
+        and weight.dtype == input.dtype
         and (weight.shape == input.shape or weight.shape == input.shape[-1:])
         and weight.flags.c_contiguous
         and weight.flags.aligned
@@ -141,8 +139,8 @@ def _lean_gradient(
     want_loss: bool,
     input: np.ndarray,
     target: np.ndarray,
-    weight: Optional[np.ndarray],
-    pos_weight: Optional[np.ndarray],
+    weight: Any,
+    pos_weight: Any,
     mean: bool,
     grad_output: float,
 ) -> Optional[Tuple[Any, np.ndarray]]:
@@ -165,13 +163,15 @@ def _lean_gradient(
     return input.dtype.type(total / n if mean else total), grad
 
 
-def _lean_grad_hess(input: np.ndarray, target: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """A plain ``grad_hess`` call (two NumPy arrays, no other argument) in one native call when
-    ``_lean_arrays``; else None."""
-    if not _lean_arrays(input, target):
+def _lean_grad_hess(
+    input: np.ndarray, target: np.ndarray, weight: Any, pos_weight: Any
+) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """A ``grad_hess`` call of two NumPy arrays (``_bare``) in one native call when
+    ``_lean_operands``; else None."""
+    if not _lean_operands(input, target, weight, pos_weight):
         return None
     grad, hess = _buffers.empty_like(input), _buffers.empty_like(input)
-    _core.bce(True, input, target, None, None, None, 1.0, None, False, grad, False, None, 0.0, hess)
+    _core.bce(True, input, target, weight, pos_weight, None, 1.0, None, False, grad, False, None, 0.0, hess)
     return grad, hess
 
 
@@ -643,8 +643,8 @@ def binary_cross_entropy_with_logits_grad_hess(
     logits, in one pass: ``grad = w [(1 - y) σ(x) - pw y σ(-x)]`` and
     ``hess = w ((1 - y) + pw y) σ(x) σ(-x)`` (a product: nothing cancels). What a gradient-boosting
     library asks of a custom objective. ``out=(grad, hess)``, either may be None."""
-    if weight is None and pos_weight is None and _bare(input, target, mask, label_smoothing, out):
-        lean = _lean_grad_hess(input, target)
+    if _bare(input, target, mask, label_smoothing, out):
+        lean = _lean_grad_hess(input, target, weight, pos_weight)
         if lean is not None:
             return lean
     ops = operands(input, target, weight, pos_weight)
