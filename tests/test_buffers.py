@@ -68,6 +68,20 @@ def test_a_view_keeps_the_buffer_out_of_use() -> None:
     assert _buffers.kept() == 1
 
 
+def test_a_recycled_output_is_an_ordinary_array() -> None:
+    g = gradient(*data(1))
+    assert type(g) is np.ndarray and g.flags.c_contiguous and g.flags.aligned
+    g.flags.writeable = False
+    g.flags.writeable = True  # as for np.empty's arrays: the base is a writeable array
+    g[:] = 1.0
+    # what is derived from the base views the lease, not the buffer, and gives nothing back
+    derived = g.base[::2]
+    del derived
+    assert _buffers.kept() == 0
+    del g
+    assert _buffers.kept() == 1
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_every_output_kind(dtype: Any) -> None:
     x, y = data(3, 4000, dtype)

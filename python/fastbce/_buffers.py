@@ -24,7 +24,7 @@ MIN_BYTES = 32 << 20
 MAX_KEPT = 4
 KEEP_SECONDS = 1.0
 
-# (when it was freed, buffer): uint8 arrays that own their memory, oldest first.
+# (when it was freed, buffer), oldest first.
 _kept: List[Tuple[float, np.ndarray]] = []
 # Guards _kept and wakes the purger. Re-entrant: a lease can die, and give its buffer back, while
 # its thread holds the lock. A lease's death runs no more than this: it may come from the garbage
@@ -35,23 +35,20 @@ _purger: Optional[threading.Thread] = None
 _purger_start = threading.Lock()
 
 
-class _Lease:
-    """The base object of a recycled output: holds its buffer, and gives it back on death, which
-    comes after the death of every array that views its memory."""
+class _Memory(np.ndarray):
+    """A kept buffer: bytes that own their memory. Its own type, so that NumPy does not collapse an
+    output's chain of bases past the lease to it."""
 
-    __slots__ = ("_buffer", "__array_interface__")
 
-    def __init__(self, buffer: np.ndarray, shape: Tuple[int, ...], dtype: np.dtype) -> None:
-        self._buffer = buffer
-        self.__array_interface__ = {
-            "data": (buffer.ctypes.data, False),
-            "shape": shape,
-            "typestr": dtype.str,
-            "version": 3,
-        }
+class _Lease(np.ndarray):
+    """The base of a recycled output, a view of its buffer (an array, so that the output's
+    WRITEABLE flag can be set again once cleared). It dies after every array that views its
+    memory, and gives the buffer back then. Arrays derived from it (a slice of an output's
+    ``base``) are of its type too, but view the lease, not the buffer, and give nothing back."""
 
     def __del__(self) -> None:
-        _give_back(self._buffer)
+        if isinstance(self.base, _Memory):
+            _give_back(self.base)
 
 
 def empty(shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -63,8 +60,8 @@ def empty(shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
     _start_purger()
     buffer = _take(nbytes)
     if buffer is None:
-        buffer = np.empty(nbytes, np.uint8)
-    return np.asarray(_Lease(buffer, tuple(shape), dtype))
+        buffer = np.ndarray.__new__(_Memory, (nbytes,), np.uint8)
+    return np.ndarray(shape, dtype, buffer=buffer.view(_Lease))
 
 
 def empty_like(array: np.ndarray) -> np.ndarray:
