@@ -156,6 +156,16 @@ def test_weights_other_than_arrays_are_declined_by_the_lean_path(kwargs, lean_ca
 WEIGHT_PATTERNS = {"same shape": lambda shape: shape, "per class": lambda shape: shape[-1:]}
 
 
+def weights(which: str, pattern: str, shape: tuple[int, ...], dtype: Any) -> dict[str, np.ndarray]:
+    """``weight``, ``pos_weight`` or both (``which``) as keyword arguments, random, in a pattern of
+    ``WEIGHT_PATTERNS``."""
+    rng = np.random.default_rng(3)
+    return {
+        name: rng.uniform(0.1, 3.0, WEIGHT_PATTERNS[pattern](shape)).astype(dtype)
+        for name in (["weight", "pos_weight"] if which == "both" else [which])
+    }
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("shape", [(), (64,), (3, 5), (2, 3, 4), (700, 3)])
@@ -170,11 +180,7 @@ def test_lean_weighted_calls_are_the_general_path(
     loss_calls = spy_on(monkeypatch, "_lean_loss")
     grad_calls = spy_on(monkeypatch, "_lean_gradient")
     x, y = data(function, shape, dtype)
-    rng = np.random.default_rng(3)
-    kwargs = {
-        name: rng.uniform(0.1, 3.0, WEIGHT_PATTERNS[pattern](shape)).astype(dtype)
-        for name in (["weight", "pos_weight"] if which == "both" else [which])
-    }
+    kwargs = weights(which, pattern, shape, dtype)
     loss_fn = F.binary_cross_entropy_with_logits if function == LOGITS else F.binary_cross_entropy
     _, value_and_grad = GRADIENT_FUNCTIONS[function]
     lean_loss = loss_fn(x, y, reduction=reduction, **kwargs)
@@ -268,11 +274,7 @@ def test_lean_grad_hess_is_the_general_path(dtype, shape, monkeypatch):
 def test_lean_weighted_grad_hess_is_the_general_path(which, pattern, shape, dtype, monkeypatch):
     taken = spy_on(monkeypatch, "_lean_grad_hess")
     x, y = data(LOGITS, shape, dtype)
-    rng = np.random.default_rng(3)
-    kwargs = {
-        name: rng.uniform(0.1, 3.0, WEIGHT_PATTERNS[pattern](shape)).astype(dtype)
-        for name in (["weight", "pos_weight"] if which == "both" else [which])
-    }
+    kwargs = weights(which, pattern, shape, dtype)
     g, h = F.binary_cross_entropy_with_logits_grad_hess(x, y, **kwargs)
     assert taken == [True]
     g2, h2 = F.binary_cross_entropy_with_logits_grad_hess(x, y, **{k: w.tolist() for k, w in kwargs.items()})
