@@ -56,8 +56,6 @@ def _bare(input: Any, target: Any, mask: Any, label_smoothing: Any, out: Any) ->
 def _plain(
     input: Any,
     target: Any,
-    weight: Any,
-    pos_weight: Any,
     size_average: Any,
     reduce: Any,
     reduction: Any,
@@ -423,8 +421,6 @@ def binary_cross_entropy_with_logits(
     if _plain(
         input,
         target,
-        weight,
-        pos_weight,
         size_average,
         reduce,
         reduction,
@@ -462,8 +458,6 @@ def binary_cross_entropy(
     if _plain(
         input,
         target,
-        weight,
-        None,
         size_average,
         reduce,
         reduction,
@@ -523,7 +517,7 @@ def _gradient(
         grad_output.__class__ in (float, int)
         and wrt.__class__ is str
         and wrt == "input"
-        and _plain(input, target, weight, pos_weight, None, None, reduction, *pipeline)
+        and _plain(input, target, None, None, reduction, *pipeline)
     ):
         lean = _lean_gradient(
             with_logits, want_loss, input, target, weight, pos_weight, reduction == "mean", grad_output
