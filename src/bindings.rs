@@ -1,310 +1,645 @@
-//! The PyO3 layer: borrows NumPy buffers, releases the GIL around each kernel call, maps errors to
-//! Python exceptions. No math here; argument semantics live in the Python package.
+//! The PyO3 layer, the only file that knows Python: for each call it borrows the NumPy arrays as
+//! slices with strides, releases the GIL around the kernel, and wraps the results. No math here,
+//! and no argument semantics (those live in `python/fastbce/_plan.py`); the checks of shapes,
+//! broadcasting and values are the kernels' (`engine::evaluate`), reported as `ValueError`.
 
-use numpy::{
-    PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
-};
+use std::borrow::Cow;
+use std::ffi::c_void;
+use std::ops::Range;
+
+use numpy::npyffi::{NPY_ARRAY_ALIGNED, NPY_ARRAY_WRITEABLE, PY_ARRAY_API};
+use numpy::{PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
 
 use crate::{
     evaluate, pool, simd, Element, KernelError, LossOut, OnProbabilities, Operand, Problem,
-    Request, WithLogits, Wrt,
+    Request, Strides, View, ViewMut, WithLogits, Wrt,
 };
 
-fn to_py_err(e: KernelError) -> PyErr {
-    match e {
-        KernelError::ThreadPool { .. } => PyRuntimeError::new_err(e.to_string()),
-        _ => PyValueError::new_err(e.to_string()),
+impl From<KernelError> for PyErr {
+    fn from(e: KernelError) -> PyErr {
+        match e {
+            KernelError::ThreadPool { .. } => PyRuntimeError::new_err(e.to_string()),
+            _ => PyValueError::new_err(e.to_string()),
+        }
     }
 }
 
-fn readonly<'py, T: Element + numpy::Element>(
-    what: &str,
-    obj: &Bound<'py, PyAny>,
-) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    let array = obj.cast::<PyArrayDyn<T>>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what}: expected a NumPy array of the input's dtype"
-        ))
-    })?;
-    array
-        .try_readonly()
-        .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
-}
-
-fn readwrite<'py, T: Element + numpy::Element>(
-    what: &str,
-    obj: &Bound<'py, PyAny>,
-) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
-    let array = obj.cast::<PyArrayDyn<T>>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what}: expected a NumPy array of the input's dtype"
-        ))
-    })?;
-    array.try_readwrite().map_err(|e| {
-        PyValueError::new_err(format!(
-            "{what}: {e} (it must be writeable and must not overlap an input)"
-        ))
-    })
-}
-
-fn contiguous<'a, T: Element + numpy::Element>(
-    what: &str,
-    array: &'a PyReadonlyArrayDyn<'_, T>,
-) -> PyResult<&'a [T]> {
-    // A Fortran-ordered array is contiguous too, but its elements are not in the input's order.
-    let c_order = array.is_c_contiguous();
-    match array.as_slice() {
-        Ok(data) if c_order => Ok(data),
-        _ => Err(PyValueError::new_err(format!(
-            "{what}: expected a C-contiguous, aligned array"
-        ))),
-    }
-}
-
-fn operand<'a, T: Element + numpy::Element>(
-    what: &str,
-    array: &'a Option<PyReadonlyArrayDyn<'_, T>>,
-) -> PyResult<Operand<'a, T>> {
-    Ok(match array {
-        None => Operand::Const(T::from_f64(1.0)),
-        Some(a) => Operand::Array {
-            data: contiguous(what, a)?,
-            shape: a.shape(),
-        },
-    })
-}
-
-/// The optional arguments of one kernel call, as Python objects.
-struct Call<'a, 'py> {
-    with_logits: bool,
-    input: &'a Bound<'py, PyAny>,
-    target: &'a Bound<'py, PyAny>,
-    weight: Option<&'a Bound<'py, PyAny>>,
-    pos_weight: Option<&'a Bound<'py, PyAny>>,
-    grad_output: Option<&'a Bound<'py, PyAny>>,
-    grad_scale: f64,
-    loss_out: Option<&'a Bound<'py, PyAny>>,
-    loss_sum: bool,
-    grad_out: Option<&'a Bound<'py, PyAny>>,
-    wrt: Wrt,
-    mask: Option<&'a Bound<'py, PyAny>>,
-    label_smoothing: f64,
-    hess_out: Option<&'a Bound<'py, PyAny>>,
-}
-
-fn evaluate_typed<T: Element + numpy::Element>(
-    py: Python<'_>,
-    call: Call<'_, '_>,
-) -> PyResult<f64> {
-    let input = readonly::<T>("input", call.input)?;
-    let target = readonly::<T>("target", call.target)?;
-    let weight = call
-        .weight
-        .map(|a| readonly::<T>("weight", a))
-        .transpose()?;
-    let pos_weight = call
-        .pos_weight
-        .map(|a| readonly::<T>("pos_weight", a))
-        .transpose()?;
-    let grad_output = call
-        .grad_output
-        .map(|a| readonly::<T>("grad_output", a))
-        .transpose()?;
-    let mask = call.mask.map(|a| readonly::<T>("mask", a)).transpose()?;
-    let mut loss_out = call
-        .loss_out
-        .map(|a| readwrite::<T>("loss output", a))
-        .transpose()?;
-    let mut grad_out = call
-        .grad_out
-        .map(|a| readwrite::<T>("gradient output", a))
-        .transpose()?;
-    let mut hess_out = call
-        .hess_out
-        .map(|a| readwrite::<T>("hessian output", a))
-        .transpose()?;
-
-    let problem = Problem {
-        shape: input.shape(),
-        input: contiguous("input", &input)?,
-        target: contiguous("target", &target)?,
-        weight: operand("weight", &weight)?,
-        pos_weight: operand("pos_weight", &pos_weight)?,
-        grad_output: operand("grad_output", &grad_output)?,
-        grad_scale: call.grad_scale,
-        mask: operand("mask", &mask)?,
-        label_smoothing: call.label_smoothing,
-    };
-    let not_contiguous =
-        |what: &str| PyValueError::new_err(format!("{what}: expected a C-contiguous array"));
-    let loss = match (loss_out.as_mut(), call.loss_sum) {
-        (Some(out), _) => LossOut::Each(
-            out.as_slice_mut()
-                .map_err(|_| not_contiguous("loss output"))?,
-        ),
-        (None, true) => LossOut::Sum,
-        (None, false) => LossOut::Skip,
-    };
-    let grad = match grad_out.as_mut() {
-        Some(out) => Some((
-            out.as_slice_mut()
-                .map_err(|_| not_contiguous("gradient output"))?,
-            call.wrt,
-        )),
-        None => None,
-    };
-    let hess = match hess_out.as_mut() {
-        Some(out) => Some(
-            out.as_slice_mut()
-                .map_err(|_| not_contiguous("hessian output"))?,
-        ),
-        None => None,
-    };
-    let request = Request { loss, grad, hess };
-    let with_logits = call.with_logits;
-    let n = problem.input.len();
-    detached_if_large(py, n, move || evaluate_loss(with_logits, &problem, request))
-        .map_err(to_py_err)
-}
-
-/// Evaluates the with-logits loss or the loss on probabilities.
-fn evaluate_loss<T: Element>(
-    with_logits: bool,
-    problem: &Problem<'_, T>,
-    request: Request<'_, T>,
-) -> Result<f64, KernelError> {
-    if with_logits {
-        evaluate::<T, WithLogits>(problem, request)
-    } else {
-        evaluate::<T, OnProbabilities>(problem, request)
-    }
+/// The input, by dtype: the kernels' storage types.
+#[derive(FromPyObject)]
+enum Input<'py> {
+    F32(Bound<'py, PyArrayDyn<f32>>),
+    F64(Bound<'py, PyArrayDyn<f64>>),
 }
 
 /// Below this many elements a call takes less time than releasing and re-taking the GIL.
 const DETACH_MIN_ELEMENTS: usize = 4096;
 
-/// Runs `f` with the GIL released, unless the call is so small that the release would cost more
-/// than it lets other threads gain.
-fn detached_if_large<R: Send>(py: Python<'_>, n: usize, f: impl FnOnce() -> R + Send) -> R {
-    if n >= DETACH_MIN_ELEMENTS {
-        py.detach(f)
-    } else {
-        f()
-    }
+/// An array's memory as the kernels see it: the slice from its lowest to its highest element
+/// (copied when NumPy hands over unaligned memory, which a slice cannot be), the element strides,
+/// and that byte range, to tell whether two arrays may overlap.
+struct Memory<'a, T: Clone> {
+    data: Cow<'a, [T]>,
+    shape: &'a [usize],
+    /// `None` for a C-ordered array.
+    strides: Option<Strides>,
+    bytes: Range<usize>,
 }
 
-/// The common case, kept lean for small calls: mean or sum of one loss over two C-contiguous
-/// arrays of the same float dtype and shape, with no weights. Returns `None` for anything else,
-/// and the caller takes the general path.
-fn reduced_typed<T: Element + numpy::Element>(
-    py: Python<'_>,
-    with_logits: bool,
-    input: &Bound<'_, PyArrayDyn<T>>,
-    target: &Bound<'_, PyAny>,
-    mean: bool,
-) -> PyResult<Option<f64>> {
-    let Ok(target) = target.cast::<PyArrayDyn<T>>() else {
-        return Ok(None);
-    };
-    if input.shape() != target.shape() || !input.is_c_contiguous() || !target.is_c_contiguous() {
-        return Ok(None);
+fn flag(array: &Bound<'_, PyArrayDyn<impl numpy::Element>>, flag: i32) -> bool {
+    // SAFETY: a live array object; reading its flags.
+    unsafe { (*array.as_array_ptr()).flags & flag != 0 }
+}
+
+/// The memory of `array`, borrowed for as long as `array` is. The caller makes sure that no
+/// output's memory overlaps it ([`check_disjoint`]).
+fn memory<'a, T: numpy::Element + Clone>(
+    what: &str,
+    array: &'a Bound<'_, PyArrayDyn<T>>,
+) -> PyResult<Memory<'a, T>> {
+    let size = std::mem::size_of::<T>() as isize;
+    let shape = array.shape();
+    let first = array.data();
+    let c_order = array.is_c_contiguous();
+    let empty = shape.contains(&0);
+    let (mut lo, mut hi) = (0isize, 0isize);
+    let mut steps = Vec::new();
+    if c_order {
+        if !empty {
+            hi = shape.iter().product::<usize>() as isize - 1;
+        }
+    } else {
+        steps.reserve(shape.len());
+        for &bytes in array.strides() {
+            if bytes % size != 0 {
+                return Err(PyValueError::new_err(format!(
+                    "{what} has a stride of {bytes} bytes, not a multiple of its items' {size}"
+                )));
+            }
+            steps.push(bytes / size);
+        }
+        if !empty {
+            for (&d, &s) in shape.iter().zip(&steps) {
+                let reach = (d as isize - 1) * s;
+                if reach < 0 {
+                    lo += reach;
+                } else {
+                    hi += reach;
+                }
+            }
+        }
     }
-    let (Ok(x), Ok(y)) = (input.try_readonly(), target.try_readonly()) else {
-        return Ok(None);
+    let (data, bytes) = if empty {
+        (Cow::Borrowed(&[][..]), 0..0)
+    } else {
+        // SAFETY: NumPy guarantees that every element the shape and strides reach lies in the
+        // array's memory, which lives as long as `array`; `first.offset(lo)` is its lowest
+        // element and `hi - lo + 1` elements reach its highest.
+        let start = unsafe { first.offset(lo) };
+        let len = (hi - lo + 1) as usize;
+        let data = if flag(array, NPY_ARRAY_ALIGNED) {
+            Cow::Borrowed(unsafe { std::slice::from_raw_parts(start as *const T, len) })
+        } else {
+            let mut copy = Vec::<T>::with_capacity(len);
+            // SAFETY: `len` elements' bytes from `start` are the array's memory (above), copied
+            // into a buffer of that capacity, which then holds `len` initialised elements.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    start as *const u8,
+                    copy.as_mut_ptr() as *mut u8,
+                    len * size as usize,
+                );
+                copy.set_len(len);
+            }
+            Cow::Owned(copy)
+        };
+        let at = start as usize;
+        (data, at..at + len * size as usize)
     };
-    let (Ok(xs), Ok(ys)) = (x.as_slice(), y.as_slice()) else {
-        return Ok(None);
-    };
-    if xs.is_empty() {
-        return Ok(None);
-    }
-    let shape = [xs.len()];
-    let problem = Problem::new(&shape, xs, ys);
-    let request = Request {
-        loss: LossOut::Sum,
-        grad: None,
-        hess: None,
-    };
-    let total = detached_if_large(py, xs.len(), || {
-        evaluate_loss(with_logits, &problem, request)
+    let strides = (!c_order).then(|| Strides {
+        steps,
+        origin: (-lo) as usize,
+    });
+    Ok(Memory {
+        data,
+        shape,
+        strides,
+        bytes,
     })
-    .map_err(to_py_err)?;
-    Ok(Some(if mean { total / xs.len() as f64 } else { total }))
 }
 
-/// `mean` (or sum) of the loss for the plain case, or `None` when the general path is needed.
-#[pyfunction]
-fn reduced_loss(
-    py: Python<'_>,
-    with_logits: bool,
-    input: &Bound<'_, PyAny>,
-    target: &Bound<'_, PyAny>,
-    mean: bool,
-) -> PyResult<Option<f64>> {
-    if let Ok(x) = input.cast::<PyArrayDyn<f32>>() {
-        reduced_typed(py, with_logits, x, target, mean)
-    } else if let Ok(x) = input.cast::<PyArrayDyn<f64>>() {
-        reduced_typed(py, with_logits, x, target, mean)
-    } else {
-        Ok(None)
+/// An output's memory, mutable.
+fn memory_mut<'a, T: Element + numpy::Element>(
+    what: &str,
+    array: &'a Bound<'_, PyArrayDyn<T>>,
+) -> PyResult<(ViewMut<'a, T>, Range<usize>)> {
+    if !flag(array, NPY_ARRAY_WRITEABLE) {
+        return Err(PyValueError::new_err(format!("{what} is read-only")));
+    }
+    if !flag(array, NPY_ARRAY_ALIGNED) {
+        return Err(PyValueError::new_err(format!(
+            "{what} is not aligned in memory"
+        )));
+    }
+    let m = memory(what, array)?;
+    // SAFETY: the array is writeable and aligned (so `m.data` borrows its memory), and
+    // `check_disjoint` refuses outputs whose memory overlaps any other array of the call, so this
+    // is the only reference to these elements.
+    let data = unsafe { std::slice::from_raw_parts_mut(m.data.as_ptr() as *mut T, m.data.len()) };
+    let view = ViewMut {
+        data,
+        shape: m.shape,
+        strides: m.strides,
+    };
+    Ok((view, m.bytes))
+}
+
+fn view<'m, T: Clone>(m: &'m Memory<'_, T>) -> View<'m, T> {
+    View {
+        data: &m.data,
+        shape: m.shape,
+        strides: m.strides.clone(),
     }
 }
 
-/// Evaluates one loss call. `input`, `target` and the optional operands are C-contiguous arrays of
-/// one dtype (float32 or float64); outputs are writeable arrays of that dtype and the input's size.
-/// Returns the sum of the losses when `loss_sum`, else 0.
-#[pyfunction]
-#[pyo3(signature = (with_logits, input, target, weight, pos_weight, grad_output, grad_scale, loss_out, loss_sum, grad_out, wrt_target, mask=None, label_smoothing=0.0, hess_out=None))]
-#[allow(clippy::too_many_arguments)]
-fn bce<'py>(
+fn operand<'m, T: Clone>(m: &'m Option<Memory<'_, T>>, absent: T) -> Operand<'m, T> {
+    match m {
+        None => Operand::Const(absent),
+        Some(m) => Operand::Array {
+            data: &m.data,
+            shape: m.shape,
+            strides: m.strides.clone(),
+        },
+    }
+}
+
+/// Refuses an output whose memory range meets another array's: a constant-time test, which may
+/// refuse interleaved views of one buffer that share no element.
+fn check_disjoint(
+    outputs: &[Option<&Range<usize>>],
+    inputs: &[Option<&Range<usize>>],
+) -> PyResult<()> {
+    let meets = |a: &Range<usize>, b: &Range<usize>| a.start < b.end && b.start < a.end;
+    for (i, range) in outputs.iter().enumerate() {
+        let Some(range) = range else { continue };
+        if inputs.iter().flatten().any(|other| meets(range, other)) {
+            return Err(PyValueError::new_err(
+                "out shares memory with an input; pass a separate array",
+            ));
+        }
+        if outputs[..i]
+            .iter()
+            .flatten()
+            .any(|other| meets(range, other))
+        {
+            return Err(PyValueError::new_err(
+                "out shares memory with another output; pass separate arrays",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Which of `names` a string argument is (compared as Python strings: the callers pass interned
+/// literals, so this is a pointer comparison), or an error naming the argument.
+fn choice<const N: usize>(
+    what: &str,
+    value: Option<&Bound<'_, PyString>>,
+    names: [&Bound<'_, PyString>; N],
+) -> PyResult<Option<usize>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if let Some(i) = names.iter().position(|name| value.is(name)) {
+        return Ok(Some(i));
+    }
+    for (i, name) in names.iter().enumerate() {
+        if value.as_any().eq(name.as_any())? {
+            return Ok(Some(i));
+        }
+    }
+    Err(PyValueError::new_err(format!(
+        "{what}: unexpected value {value}"
+    )))
+}
+
+/// `value` as a NumPy scalar of its type (what `np.float32(value)` makes).
+fn scalar<'py, T: numpy::Element>(py: Python<'py>, mut value: T) -> PyResult<Bound<'py, PyAny>> {
+    let descr = T::get_dtype(py);
+    // SAFETY: `value` is a `T`, the type `descr` describes; NumPy copies it into a new scalar
+    // object, a new reference (or NULL with an error set).
+    unsafe {
+        let object = PY_ARRAY_API.PyArray_Scalar(
+            py,
+            (&mut value as *mut T).cast::<c_void>(),
+            descr.as_dtype_ptr(),
+            std::ptr::null_mut(),
+        );
+        Bound::from_owned_ptr_or_err(py, object)
+    }
+}
+
+fn typed<'py, T: numpy::Element>(
+    what: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    obj.cast::<PyArrayDyn<T>>().cloned().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a NumPy array of dtype {}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+fn typed_opt<'py, T: numpy::Element>(
+    what: &str,
+    obj: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyArrayDyn<T>>>> {
+    obj.map(|o| typed::<T>(what, o)).transpose()
+}
+
+/// One call's arguments, as Python passed them.
+struct Call<'a, 'py> {
+    logits: bool,
+    weight: Option<&'a Bound<'py, PyAny>>,
+    pos_weight: Option<&'a Bound<'py, PyAny>>,
+    mask: Option<&'a Bound<'py, PyAny>>,
+    label_smoothing: f64,
+    loss: Option<&'a Bound<'py, PyString>>,
+    loss_out: Option<&'a Bound<'py, PyAny>>,
+    divisor: Option<f64>,
+    grad: Option<&'a Bound<'py, PyString>>,
+    grad_output: Option<&'a Bound<'py, PyAny>>,
+    grad_scale: f64,
+    grad_out: Option<&'a Bound<'py, PyAny>>,
+    hess: bool,
+    hess_out: Option<&'a Bound<'py, PyAny>>,
+}
+
+impl<'a, 'py> Call<'a, 'py> {
+    fn new(
+        logits: bool,
+        weight: Option<&'a Bound<'py, PyAny>>,
+        pos_weight: Option<&'a Bound<'py, PyAny>>,
+        mask: Option<&'a Bound<'py, PyAny>>,
+        label_smoothing: f64,
+    ) -> Self {
+        Call {
+            logits,
+            weight,
+            pos_weight,
+            mask,
+            label_smoothing,
+            loss: None,
+            loss_out: None,
+            divisor: None,
+            grad: None,
+            grad_output: None,
+            grad_scale: 1.0,
+            grad_out: None,
+            hess: false,
+            hess_out: None,
+        }
+    }
+}
+
+/// An output: the caller's array, or a new one in the input's memory order.
+fn output<'py, T: numpy::Element>(
     py: Python<'py>,
-    with_logits: bool,
-    input: &Bound<'py, PyAny>,
+    given: Option<&Bound<'py, PyAny>>,
+    input: &Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    match given {
+        Some(out) => typed::<T>("out", out),
+        None => {
+            let fortran = input.is_fortran_contiguous() && !input.is_c_contiguous();
+            // SAFETY: uninitialised, and the kernels write every element before it is returned.
+            Ok(unsafe { PyArrayDyn::<T>::new(py, input.shape(), fortran) })
+        }
+    }
+}
+
+fn run<'py, T: Element + numpy::Element>(
+    py: Python<'py>,
+    input: Bound<'py, PyArrayDyn<T>>,
+    target: &Bound<'py, PyAny>,
+    call: Call<'_, 'py>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let loss_kind = choice("loss", call.loss, [intern!(py, "each"), intern!(py, "sum")])?;
+    let wrt = match choice(
+        "wrt",
+        call.grad,
+        [intern!(py, "input"), intern!(py, "target")],
+    )? {
+        None => None,
+        Some(0) => Some(Wrt::Input),
+        Some(_) => Some(Wrt::Target),
+    };
+    let each = loss_kind == Some(0);
+    let target = typed::<T>("target", target)?;
+    let weight = typed_opt::<T>("weight", call.weight)?;
+    let pos_weight = typed_opt::<T>("pos_weight", call.pos_weight)?;
+    let grad_output = typed_opt::<T>("grad_output", call.grad_output)?;
+    let mask = typed_opt::<bool>("mask", call.mask)?;
+    let loss_array = each
+        .then(|| output(py, call.loss_out, &input))
+        .transpose()?;
+    let grad_array = wrt.map(|_| output(py, call.grad_out, &input)).transpose()?;
+    let hess_array = call
+        .hess
+        .then(|| output(py, call.hess_out, &input))
+        .transpose()?;
+
+    let x = memory("input", &input)?;
+    let y = memory("target", &target)?;
+    let w = weight.as_ref().map(|a| memory("weight", a)).transpose()?;
+    let pw = pos_weight
+        .as_ref()
+        .map(|a| memory("pos_weight", a))
+        .transpose()?;
+    let go = grad_output
+        .as_ref()
+        .map(|a| memory("grad_output", a))
+        .transpose()?;
+    let m = mask.as_ref().map(|a| memory("mask", a)).transpose()?;
+    let loss_out = loss_array
+        .as_ref()
+        .map(|a| memory_mut("out", a))
+        .transpose()?;
+    let grad_out = grad_array
+        .as_ref()
+        .map(|a| memory_mut("out", a))
+        .transpose()?;
+    let hess_out = hess_array
+        .as_ref()
+        .map(|a| memory_mut("out", a))
+        .transpose()?;
+    check_disjoint(
+        &[
+            loss_out.as_ref().map(|o| &o.1),
+            grad_out.as_ref().map(|o| &o.1),
+            hess_out.as_ref().map(|o| &o.1),
+        ],
+        &[
+            Some(&x.bytes),
+            Some(&y.bytes),
+            w.as_ref().map(|m| &m.bytes),
+            pw.as_ref().map(|m| &m.bytes),
+            go.as_ref().map(|m| &m.bytes),
+            m.as_ref().map(|m| &m.bytes),
+        ],
+    )?;
+    let n = input.len();
+    let problem = Problem {
+        input: view(&x),
+        target: view(&y),
+        weight: operand(&w, T::ONE),
+        pos_weight: operand(&pw, T::ONE),
+        grad_output: operand(&go, T::ONE),
+        grad_scale: call.grad_scale,
+        mask: operand(&m, true),
+        label_smoothing: call.label_smoothing,
+    };
+    let request = Request {
+        loss: match (loss_kind, loss_out) {
+            (_, Some((out, _))) => LossOut::Each(out),
+            (Some(_), None) => LossOut::Sum,
+            (None, None) => LossOut::Skip,
+        },
+        grad: grad_out.zip(wrt).map(|((out, _), wrt)| (out, wrt)),
+        hess: hess_out.map(|(out, _)| out),
+    };
+    let logits = call.logits;
+    let compute = move || {
+        if logits {
+            evaluate::<T, WithLogits>(&problem, request)
+        } else {
+            evaluate::<T, OnProbabilities>(&problem, request)
+        }
+    };
+    let sum = if n >= DETACH_MIN_ELEMENTS {
+        py.detach(compute)
+    } else {
+        compute()
+    }?;
+    let loss: Bound<'py, PyAny> = match (loss_kind, loss_array, call.divisor) {
+        (_, Some(array), _) => array.into_any(),
+        // A mean or a sum, rounded once to the storage type (NaN when nothing counts).
+        (Some(_), None, Some(d)) => {
+            scalar(py, T::from_f64(if d != 0.0 { sum / d } else { f64::NAN }))?
+        }
+        (Some(_), None, None) => sum.into_pyobject(py)?.into_any(),
+        (None, _, _) => py.None().into_bound(py),
+    };
+    let none = || py.None().into_bound(py);
+    let grad = grad_array.map_or_else(none, |a| a.into_any());
+    let hess = hess_array.map_or_else(none, |a| a.into_any());
+    PyTuple::new(py, [loss, grad, hess])
+}
+
+fn dispatch<'py>(
+    py: Python<'py>,
+    input: Input<'py>,
+    target: &Bound<'py, PyAny>,
+    call: Call<'_, 'py>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    match input {
+        Input::F32(x) => run(py, x, target, call),
+        Input::F64(x) => run(py, x, target, call),
+    }
+}
+
+// The entry points, by job. Each takes input and target, then the loss's own arguments in one
+// order: `logits` (with logits, or on probabilities), `weight`, `pos_weight`, `mask` (all None or
+// arrays of the input's dtype; the mask boolean) and `label_smoothing`; then what the job needs.
+// Arrays may have any layout; outputs are new arrays in the input's memory order unless given.
+// The parameters are positional-or-keyword: callers on the hot path pass them positionally, since
+// keyword arguments cost a dictionary per call under the limited API of Python 3.9.
+
+/// The per-element losses, written into `out` when given.
+#[pyfunction]
+#[pyo3(signature = (input, target, logits, weight=None, pos_weight=None, mask=None, label_smoothing=0.0, out=None))]
+#[allow(clippy::too_many_arguments)]
+fn losses<'py>(
+    py: Python<'py>,
+    input: Input<'py>,
+    target: &Bound<'py, PyAny>,
+    logits: bool,
+    weight: Option<&Bound<'py, PyAny>>,
+    pos_weight: Option<&Bound<'py, PyAny>>,
+    mask: Option<&Bound<'py, PyAny>>,
+    label_smoothing: f64,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut call = Call::new(logits, weight, pos_weight, mask, label_smoothing);
+    call.loss = Some(intern!(py, "each"));
+    call.loss_out = out;
+    dispatch(py, input, target, call)?.get_item(0)
+}
+
+/// The sum of the losses: a float64 Python float, or with `divisor`, `sum / divisor` (NaN for a
+/// zero divisor) rounded once to a NumPy scalar of the input's dtype.
+#[pyfunction]
+#[pyo3(signature = (input, target, logits, weight=None, pos_weight=None, mask=None, label_smoothing=0.0, divisor=None))]
+#[allow(clippy::too_many_arguments)]
+fn loss_total<'py>(
+    py: Python<'py>,
+    input: Input<'py>,
+    target: &Bound<'py, PyAny>,
+    logits: bool,
+    weight: Option<&Bound<'py, PyAny>>,
+    pos_weight: Option<&Bound<'py, PyAny>>,
+    mask: Option<&Bound<'py, PyAny>>,
+    label_smoothing: f64,
+    divisor: Option<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut call = Call::new(logits, weight, pos_weight, mask, label_smoothing);
+    call.loss = Some(intern!(py, "sum"));
+    call.divisor = divisor;
+    dispatch(py, input, target, call)?.get_item(0)
+}
+
+/// `(loss, gradient)`: the gradient of `sum(loss * grad_output) * grad_scale` with respect to
+/// `wrt` ("input" or "target"; `grad_output` None or an array), written into `out` when given;
+/// the loss as `loss` asks: None, "each" (into `loss_out` when given) or "sum" (as `loss_total`,
+/// with `divisor`).
+#[pyfunction]
+#[pyo3(signature = (
+    input, target, logits, weight=None, pos_weight=None, mask=None, label_smoothing=0.0,
+    wrt=None, grad_output=None, grad_scale=1.0, out=None, loss=None, loss_out=None, divisor=None,
+))]
+#[allow(clippy::too_many_arguments)]
+fn gradient<'py>(
+    py: Python<'py>,
+    input: Input<'py>,
+    target: &Bound<'py, PyAny>,
+    logits: bool,
+    weight: Option<&Bound<'py, PyAny>>,
+    pos_weight: Option<&Bound<'py, PyAny>>,
+    mask: Option<&Bound<'py, PyAny>>,
+    label_smoothing: f64,
+    wrt: Option<&Bound<'py, PyString>>,
+    grad_output: Option<&Bound<'py, PyAny>>,
+    grad_scale: f64,
+    out: Option<&Bound<'py, PyAny>>,
+    loss: Option<&Bound<'py, PyString>>,
+    loss_out: Option<&Bound<'py, PyAny>>,
+    divisor: Option<f64>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let mut call = Call::new(logits, weight, pos_weight, mask, label_smoothing);
+    call.grad = Some(wrt.unwrap_or(intern!(py, "input")));
+    call.grad_output = grad_output;
+    call.grad_scale = grad_scale;
+    call.grad_out = out;
+    call.loss = loss;
+    call.loss_out = loss_out;
+    call.divisor = divisor;
+    let result = dispatch(py, input, target, call)?;
+    PyTuple::new(py, [result.get_item(0)?, result.get_item(1)?])
+}
+
+/// `(gradient, hessian)` of the with-logits loss with respect to the input, written into
+/// `grad_out` and `hess_out` when given.
+#[pyfunction]
+#[pyo3(signature = (input, target, weight=None, pos_weight=None, mask=None, label_smoothing=0.0, grad_out=None, hess_out=None))]
+#[allow(clippy::too_many_arguments)]
+fn grad_hess<'py>(
+    py: Python<'py>,
+    input: Input<'py>,
     target: &Bound<'py, PyAny>,
     weight: Option<&Bound<'py, PyAny>>,
     pos_weight: Option<&Bound<'py, PyAny>>,
-    grad_output: Option<&Bound<'py, PyAny>>,
-    grad_scale: f64,
-    loss_out: Option<&Bound<'py, PyAny>>,
-    loss_sum: bool,
-    grad_out: Option<&Bound<'py, PyAny>>,
-    wrt_target: bool,
     mask: Option<&Bound<'py, PyAny>>,
     label_smoothing: f64,
+    grad_out: Option<&Bound<'py, PyAny>>,
     hess_out: Option<&Bound<'py, PyAny>>,
-) -> PyResult<f64> {
-    let call = Call {
-        with_logits,
-        input,
-        target,
-        weight,
-        pos_weight,
-        grad_output,
-        grad_scale,
-        loss_out,
-        loss_sum,
-        grad_out,
-        wrt: if wrt_target { Wrt::Target } else { Wrt::Input },
-        mask,
-        label_smoothing,
-        hess_out,
-    };
-    if input.cast::<PyArrayDyn<f32>>().is_ok() {
-        evaluate_typed::<f32>(py, call)
-    } else if input.cast::<PyArrayDyn<f64>>().is_ok() {
-        evaluate_typed::<f64>(py, call)
-    } else {
-        Err(PyTypeError::new_err(
-            "input: expected a float32 or float64 NumPy array",
-        ))
+) -> PyResult<Bound<'py, PyTuple>> {
+    let mut call = Call::new(true, weight, pos_weight, mask, label_smoothing);
+    call.grad = Some(intern!(py, "input"));
+    call.grad_out = grad_out;
+    call.hess = true;
+    call.hess_out = hess_out;
+    let result = dispatch(py, input, target, call)?;
+    PyTuple::new(py, [result.get_item(1)?, result.get_item(2)?])
+}
+
+/// `(count, weight_sum)`: how many elements of the input's shape `mask` keeps, and the float64
+/// sum of their `weight`s (their count when there is none), as a mean divides by them.
+#[pyfunction]
+#[pyo3(signature = (input, weight=None, mask=None))]
+fn kept<'py>(
+    py: Python<'py>,
+    input: Input<'py>,
+    weight: Option<&Bound<'py, PyAny>>,
+    mask: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(u64, f64)> {
+    fn typed_kept<'py, T: Element + numpy::Element>(
+        py: Python<'py>,
+        input: Bound<'py, PyArrayDyn<T>>,
+        weight: Option<&Bound<'py, PyAny>>,
+        mask: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(u64, f64)> {
+        let weight = typed_opt::<T>("weight", weight)?;
+        let mask = typed_opt::<bool>("mask", mask)?;
+        let w = weight.as_ref().map(|a| memory("weight", a)).transpose()?;
+        let m = mask.as_ref().map(|a| memory("mask", a)).transpose()?;
+        let (w, m) = (operand(&w, T::ONE), operand(&m, true));
+        let shape = input.shape();
+        let n = input.len();
+        let count = move || crate::kept(shape, &w, &m);
+        Ok(if n >= DETACH_MIN_ELEMENTS {
+            py.detach(count)
+        } else {
+            count()
+        }?)
+    }
+    match input {
+        Input::F32(x) => typed_kept(py, x, weight, mask),
+        Input::F64(x) => typed_kept(py, x, weight, mask),
     }
 }
 
+/// Raises ValueError unless an operand of shape `operand` broadcasts to `shape` without
+/// enlarging it: the kernels' rule, for callers that check shapes before any data exists (Dask,
+/// the upstream gradient of an axis reduction, whose `shape` the message calls `shape_name`).
 #[pyfunction]
-fn set_num_threads(threads: usize) -> PyResult<()> {
-    pool::set_num_threads(threads).map_err(to_py_err)
+#[pyo3(signature = (what, operand, shape, shape_name="the input's shape"))]
+fn check_broadcast(
+    what: &str,
+    operand: Vec<usize>,
+    shape: Vec<usize>,
+    shape_name: &str,
+) -> PyResult<()> {
+    let name = match what {
+        "weight" => "weight",
+        "pos_weight" => "pos_weight",
+        "grad_output" => "grad_output",
+        "mask" => "mask",
+        _ => "operand",
+    };
+    crate::check_broadcast(name, &operand, &shape).map_err(|e| match e {
+        KernelError::Broadcast { operand, shape, .. } => PyValueError::new_err(format!(
+            "{what} of shape {} does not broadcast to {shape_name} {} without enlarging it",
+            crate::error::tuple(&operand),
+            crate::error::tuple(&shape)
+        )),
+        other => other.into(),
+    })
+}
+
+/// Sets the thread count of later calls: an integer from 1 to `MAX_THREADS`.
+#[pyfunction]
+fn set_num_threads(threads: &Bound<'_, PyAny>) -> PyResult<()> {
+    match threads.extract::<u64>() {
+        Ok(n) => Ok(pool::set_num_threads(n)?),
+        Err(_) => Err(PyValueError::new_err(format!(
+            "num_threads must be between 1 and {} (4 per CPU), got {threads}",
+            pool::max_threads()
+        ))),
+    }
 }
 
 #[pyfunction]
@@ -339,15 +674,26 @@ fn simd_levels() -> Vec<&'static str> {
         .collect()
 }
 
-#[pymodule]
+/// Free-threaded Python may run this module without a GIL (`gil_used = false`): the kernels keep
+/// no Python state, every call works on the arrays it is given with the GIL released already, and
+/// the one piece of shared state, the thread pool's, is behind a mutex. Another thread writing an
+/// array that a call reads is the race it always was with the GIL released: that call's results
+/// are unspecified, nothing else is.
+#[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(bce, m)?)?;
-    m.add_function(wrap_pyfunction!(reduced_loss, m)?)?;
+    pool::install_fork_handlers();
+    m.add_function(wrap_pyfunction!(losses, m)?)?;
+    m.add_function(wrap_pyfunction!(loss_total, m)?)?;
+    m.add_function(wrap_pyfunction!(gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(grad_hess, m)?)?;
+    m.add_function(wrap_pyfunction!(kept, m)?)?;
+    m.add_function(wrap_pyfunction!(check_broadcast, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(set_simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(simd_levels, m)?)?;
     m.add("CHUNK", crate::CHUNK)?;
+    m.add("MAX_THREADS", pool::max_threads())?;
     Ok(())
 }

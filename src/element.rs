@@ -168,11 +168,11 @@ pub trait Math: Copy + Send + Sync + 'static {
     fn ln<R: Element>(p: R) -> R;
     /// `exp(x)` for `x <= 0` where the result is normal in `R` (`x >= -87` for `f32`, `-708` for
     /// `f64`) where `NORMAL_RANGE_ONLY`, else for any `x <= 0`. The kernels meet larger `|x|` only
-    /// in blocks that `Formula::extreme_above` sends to [`Full`], whose first results are
+    /// for elements that `Formula::extreme` sends to [`Full`], whose first results are
     /// discarded.
     fn exp_neg_normal<R: Element>(x: R) -> R;
     /// Whether `exp_neg_normal` is limited to normal results. The kernels keep what they compute
-    /// with such an `M` only for blocks whose inputs lie within `Formula::extreme_above`, finite
+    /// with such an `M` only for elements that `Formula::extreme` passes, finite
     /// ones, so a formula may then leave out what only infinite inputs need.
     const NORMAL_RANGE_ONLY: bool;
     /// `exp(x)` as an unevaluated sum `hi + lo` more precise than `R` (for `f32`, with FMA;

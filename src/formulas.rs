@@ -1,4 +1,4 @@
-//! The per-element loss formulas and their derivatives (GUIDE §3).
+//! The per-element loss formulas and their derivatives (docs/DESIGN.md, "Formulas").
 //!
 //! Each formula returns the loss and both partial derivatives; the engine keeps only what a call
 //! asked for, and the compiler drops the arithmetic whose result is unused.
@@ -15,18 +15,50 @@ pub struct Terms<R> {
     pub curvature: R,
 }
 
+impl<R: Element> Default for Terms<R> {
+    fn default() -> Self {
+        Terms {
+            loss: R::ZERO,
+            d_input: R::ZERO,
+            d_target: R::ZERO,
+            curvature: R::ZERO,
+        }
+    }
+}
+
+impl<R: Element> Terms<R> {
+    /// The terms in another type (the same values when it is the same type).
+    #[inline(always)]
+    pub fn cast<S: Element>(self) -> Terms<S> {
+        let to = |v: R| S::from_f64(v.to_f64());
+        Terms {
+            loss: to(self.loss),
+            d_input: to(self.d_input),
+            d_target: to(self.d_target),
+            curvature: to(self.curvature),
+        }
+    }
+}
+
 /// A loss, written once and branch-free (`if` on values only, which compiles to selects) so that
 /// the same code serves the `f64` reference path and the vectorised paths.
 pub trait Formula: Copy + Send + Sync + 'static {
     /// Whether input and target must lie in `[0, 1]`.
     const NEEDS_PROBABILITIES: bool;
+    /// Whether `pos_weight` is an argument of the loss.
+    const USES_POS_WEIGHT: bool;
+    /// Whether some elements are computed wrong in a narrow type or with the polynomial functions'
+    /// normal range (`extreme`).
+    const HAS_EXTREMES: bool;
     /// Whether `terms` computes the input gradient and the curvature accurately in a narrow type
     /// (with FMA); if not, the engine computes narrow types' gradients in `f64`.
     const NARROW_INPUT_GRADIENT: bool;
-    /// The magnitude of input above which (and NaN) intermediates computed in `R` leave their
-    /// normal range (underflow to subnormals, overflow), so that its block is recomputed in `f64`
-    /// with functions of the whole range (`element::Full`); `None` if no input does.
-    fn extreme_above<R: Element>() -> Option<f64>;
+    /// Whether the element `(x, y)` (storage type `T`) must be computed in `f64` with functions of
+    /// the whole range (`element::Full`) rather than in `R`: where intermediates computed in `R`
+    /// leave their normal range (underflow to subnormals, overflow), NaN, or where the narrow
+    /// formulas' assumptions fail. Decided per element, so that an element's result does not
+    /// depend on its neighbours.
+    fn extreme<R: Element, T: Element>(x: T, y: T) -> bool;
     /// The loss and its derivatives at one element. With `HARD_LABELS` the caller promises that
     /// `y` is 0 or 1, so that at most one of the input gradient's two terms is non-zero and
     /// nothing cancels: a narrow type then needs no compensated arithmetic for it. The results
@@ -55,14 +87,22 @@ pub struct OnProbabilities;
 
 impl Formula for WithLogits {
     const NEEDS_PROBABILITIES: bool = false;
+    const USES_POS_WEIGHT: bool = true;
+    const HAS_EXTREMES: bool = true;
     const NARROW_INPUT_GRADIENT: bool = true;
 
     /// In `f32`, past |x| = 80, `exp(-|x|)` is near the subnormal range and `|x| pw y` may
-    /// overflow; in `f64`, past 708 `exp(-|x|)` is subnormal (NaN, too, is sent down the general
-    /// path, where it stays NaN).
+    /// overflow; in `f64`, past 708 `exp(-|x|)` is subnormal (NaN, too, takes the general path,
+    /// where it stays NaN). In `f32`, a target outside `[0, 1]` breaks what the uncancelled loss
+    /// and the compensated gradient rely on (non-negative terms, `|y| <= 1`); huge or infinite
+    /// ones overflow their intermediates.
     #[inline(always)]
-    fn extreme_above<R: Element>() -> Option<f64> {
-        Some(if is_narrow::<R>() { 80.0 } else { 708.0 })
+    fn extreme<R: Element, T: Element>(x: T, y: T) -> bool {
+        let bound = if is_narrow::<R>() { 80.0 } else { 708.0 };
+        // The magnitude as an integer (NaN above infinity): one operation per vector.
+        let far = x.magnitude_bits() > T::from_f64(bound).magnitude_bits();
+        let outside = !((y >= T::ZERO) & (y <= T::ONE));
+        far | (is_narrow::<R>() & outside)
     }
 
     /// `e = exp(-|x|)`.
@@ -260,12 +300,14 @@ pub const LOG_CLAMP: f64 = -100.0;
 
 impl Formula for OnProbabilities {
     const NEEDS_PROBABILITIES: bool = true;
+    const USES_POS_WEIGHT: bool = false;
+    const HAS_EXTREMES: bool = false;
     const NARROW_INPUT_GRADIENT: bool = false;
 
     /// Probabilities are checked to lie in [0, 1]; `ln` handles subnormal ones itself.
     #[inline(always)]
-    fn extreme_above<R: Element>() -> Option<f64> {
-        None
+    fn extreme<R: Element, T: Element>(_: T, _: T) -> bool {
+        false
     }
 
     /// Nothing: the logarithms are of the input and the target together.

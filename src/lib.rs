@@ -2,6 +2,7 @@
 //!
 //! The kernels (everything but `bindings`) are plain Rust: slices in, results out, no Python.
 //! `bindings` is the thin PyO3 layer, built only with the `python` feature (maturin turns it on).
+//! The design notes (formulas, accuracy, layout) are in `docs/DESIGN.md`.
 
 pub mod broadcast;
 pub mod element;
@@ -15,8 +16,8 @@ pub mod vmath;
 #[cfg(feature = "python")]
 mod bindings;
 
-pub use broadcast::Operand;
+pub use broadcast::{Operand, Strides, View, ViewMut};
 pub use element::Element;
-pub use engine::{evaluate, LossOut, Problem, Request, Wrt, CHUNK};
+pub use engine::{check_broadcast, evaluate, kept, LossOut, Problem, Request, Wrt, CHUNK};
 pub use error::KernelError;
 pub use formulas::{Formula, OnProbabilities, Terms, WithLogits};

@@ -1,18 +1,26 @@
 //! fastbce's own rayon thread pool, so that it neither fights nor depends on other rayon users in
 //! the same process, sized by `set_num_threads`.
+//!
+//! Fork safety: a process that forks (multiprocessing, prefork servers) must leave a child that
+//! computes. The child has none of the parent's threads, so the pool is dropped there and built
+//! anew on its first call; and the state lock is taken around `fork` itself (`pthread_atfork`), so
+//! a child never inherits it held by a thread that does not exist there. The lock is only ever
+//! held for a few instructions: pools are built outside it.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::error::KernelError;
 
+/// At most this many threads per CPU: enough for any use, few enough that a mistaken count cannot
+/// exhaust the machine's processes.
+pub const MAX_THREADS_PER_CPU: usize = 4;
+
 struct PoolState {
     /// Requested thread count; 0 until set, meaning "as many as the machine has".
     threads: usize,
-    /// The pool and the process that built it: a child forked after the pool started has none of
-    /// its worker threads, so it must build its own.
-    pool: Option<(Arc<ThreadPool>, u32)>,
+    pool: Option<Arc<ThreadPool>>,
 }
 
 static STATE: Mutex<PoolState> = Mutex::new(PoolState {
@@ -20,7 +28,8 @@ static STATE: Mutex<PoolState> = Mutex::new(PoolState {
     pool: None,
 });
 
-fn state() -> std::sync::MutexGuard<'static, PoolState> {
+fn state() -> MutexGuard<'static, PoolState> {
+    install_fork_handlers();
     // The state is valid whatever a panicking holder was doing: it only swaps whole values.
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -29,14 +38,27 @@ fn machine_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Sets the number of threads used by later calls (calls already running keep theirs).
-pub fn set_num_threads(threads: usize) -> Result<(), KernelError> {
-    if threads == 0 {
-        return Err(KernelError::ThreadCount { requested: threads });
-    }
+/// The largest count `set_num_threads` takes.
+pub fn max_threads() -> usize {
+    MAX_THREADS_PER_CPU * machine_threads()
+}
+
+/// Sets the number of threads used by later calls (calls already running keep theirs): between 1
+/// and [`max_threads`].
+pub fn set_num_threads(threads: u64) -> Result<(), KernelError> {
+    let max = max_threads();
+    let count = usize::try_from(threads)
+        .ok()
+        .filter(|&n| (1..=max).contains(&n));
+    let Some(count) = count else {
+        return Err(KernelError::ThreadCount {
+            requested: threads,
+            max,
+        });
+    };
     let mut st = state();
-    if st.threads != threads {
-        st.threads = threads;
+    if st.threads != count {
+        st.threads = count;
         st.pool = None;
     }
     Ok(())
@@ -57,20 +79,18 @@ impl PoolState {
 
 /// The pool to run on, or `None` when one thread is all there is to use.
 fn current_pool() -> Result<Option<Arc<ThreadPool>>, KernelError> {
-    let mut st = state();
-    let threads = st.effective_threads();
-    if threads <= 1 {
-        return Ok(None);
-    }
-    let pid = std::process::id();
-    if let Some((pool, owner)) = &st.pool {
-        if *owner == pid {
+    let threads = {
+        let st = state();
+        let threads = st.effective_threads();
+        if threads <= 1 {
+            return Ok(None);
+        }
+        if let Some(pool) = &st.pool {
             return Ok(Some(Arc::clone(pool)));
         }
-        // Forked child: the parent's workers do not exist here, so dropping the pool (which
-        // signals them) is pointless at best; leave it be.
-        std::mem::forget(st.pool.take());
-    }
+        threads
+    };
+    // Built without the lock held; if another thread built one meanwhile, the first kept wins.
     let pool = ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("fastbce-{i}"))
@@ -78,22 +98,87 @@ fn current_pool() -> Result<Option<Arc<ThreadPool>>, KernelError> {
         .map_err(|e| KernelError::ThreadPool {
             reason: e.to_string(),
         })?;
-    let pool = Arc::new(pool);
-    st.pool = Some((Arc::clone(&pool), pid));
-    Ok(Some(pool))
+    let mut st = state();
+    if st.effective_threads() != threads {
+        // The count changed while this pool was built: use it for this call only.
+        return Ok(Some(Arc::new(pool)));
+    }
+    Ok(Some(Arc::clone(
+        st.pool.get_or_insert_with(|| Arc::new(pool)),
+    )))
 }
 
-/// Maps `f` over `items`, in parallel on the pool when there are several items and several
-/// threads, else on the calling thread. The results keep the items' order.
-pub fn map_ordered<I: Send, R: Send>(
-    items: Vec<I>,
-    f: impl Fn(I) -> R + Send + Sync,
-) -> Result<Vec<R>, KernelError> {
+/// `f(0) ⊕ f(1) ⊕ … ⊕ f(count - 1)`, folded from `zero` with `join` in index order, the calls in
+/// parallel on the pool when there are several and several threads, else on the calling thread
+/// (without allocating).
+pub fn fold_ordered<R: Send>(
+    count: usize,
+    zero: R,
+    f: impl Fn(usize) -> R + Send + Sync,
+    join: impl Fn(R, R) -> R,
+) -> Result<R, KernelError> {
     use rayon::prelude::*;
-    if items.len() > 1 {
+    if count > 1 {
         if let Some(pool) = current_pool()? {
-            return Ok(pool.install(|| items.into_par_iter().map(f).collect()));
+            let parts: Vec<R> = pool.install(|| (0..count).into_par_iter().map(f).collect());
+            return Ok(parts.into_iter().fold(zero, join));
         }
     }
-    Ok(items.into_iter().map(f).collect())
+    Ok((0..count).map(f).fold(zero, join))
+}
+
+/// Registers the fork handlers (once per process; later calls do nothing). The binding calls it at
+/// import, before any thread can be inside the crate; the first use of the pool calls it too.
+pub fn install_fork_handlers() {
+    fork::install();
+}
+
+#[cfg(unix)]
+mod fork {
+    use super::*;
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// The state lock, held by the forking thread from just before `fork` to just after.
+        static HELD: RefCell<Option<MutexGuard<'static, PoolState>>> = const { RefCell::new(None) };
+    }
+
+    extern "C" fn prepare() {
+        let guard = STATE.lock().unwrap_or_else(PoisonError::into_inner);
+        HELD.with(|held| *held.borrow_mut() = Some(guard));
+    }
+
+    extern "C" fn parent() {
+        HELD.with(|held| drop(held.borrow_mut().take()));
+    }
+
+    extern "C" fn child() {
+        HELD.with(|held| {
+            if let Some(mut guard) = held.borrow_mut().take() {
+                // The parent's workers do not exist here: dropping the pool (which signals them)
+                // is pointless at best, so it is forgotten, and the next call builds a new one.
+                std::mem::forget(guard.pool.take());
+            }
+        });
+    }
+
+    static INSTALL: Once = Once::new();
+
+    /// Registers the fork handlers, once per process.
+    pub(super) fn install() {
+        INSTALL.call_once(|| {
+            // SAFETY: the handlers only lock, unlock and reset the pool state; they call nothing
+            // that is unsafe between fork and exec beyond what a mutex needs.
+            let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+            // Without handlers a child forked while another thread holds the lock could wait on
+            // it; there is no better fallback than to go on.
+            let _ = rc;
+        });
+    }
+}
+
+#[cfg(not(unix))]
+mod fork {
+    /// No `fork` here.
+    pub(super) fn install() {}
 }

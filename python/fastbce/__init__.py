@@ -8,8 +8,11 @@ masks, label smoothing, per-axis reductions, ``out=`` buffers and a streaming ac
 
 from __future__ import annotations
 
+import operator as _operator
 import os as _os
 import warnings as _warnings
+
+import numpy as _np
 
 from . import _core, functional
 from .accumulator import BCEAccumulator
@@ -46,13 +49,24 @@ __all__ = [
 
 def set_num_threads(n: int) -> None:
     """Sets how many threads fastbce's own pool uses for large inputs (calls already running keep
-    theirs). ``n`` must be a positive integer."""
-    if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
+    theirs).
+
+    Parameters
+    ----------
+    n : int
+        From 1 to ``4 * os.cpu_count()`` (the cap keeps a mistaken count from starting thousands
+        of threads).
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer.
+    ValueError
+        ``n`` is outside that range.
+    """
+    if isinstance(n, (bool, _np.bool_)) or not hasattr(n, "__index__"):
         raise TypeError(f"num_threads must be an integer, got {type(n).__name__}")
-    n = int(n.__index__()) if not isinstance(n, int) else n
-    if n < 1:
-        raise ValueError(f"num_threads must be a positive integer, got {n}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(_operator.index(n))
 
 
 def get_num_threads() -> int:
@@ -64,7 +78,14 @@ def simd_level() -> str:
     """The instruction-set level the kernels run at, chosen once from what the CPU has:
     ``"avx512"``, ``"avx2"`` (with FMA), ``"neon"`` or ``"baseline"`` (portable code), or
     ``"scalar"`` (the reference path). The environment variable ``FASTBCE_SIMD``, read at the
-    first call, caps it (``FASTBCE_SIMD=baseline``)."""
+    first call, caps it (``FASTBCE_SIMD=baseline``).
+
+    Returns
+    -------
+    str
+        The level's name. avx2 and avx512 give the same bits; each level gives one answer per
+        element whatever a call asks for.
+    """
     return str(_core.simd_level())
 
 
@@ -76,7 +97,8 @@ def _threads_from_environment() -> None:
         set_num_threads(int(value))
     except (TypeError, ValueError):
         _warnings.warn(
-            f"FASTBCE_NUM_THREADS={value!r} is not a positive integer; using {get_num_threads()} threads",
+            f"FASTBCE_NUM_THREADS={value!r} is not an integer from 1 to {_core.MAX_THREADS}; "
+            f"using {get_num_threads()} threads",
             RuntimeWarning,
             stacklevel=2,
         )

@@ -20,8 +20,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from ._args import as_real_array, broadcast_operand, check_label_smoothing, check_mask, operands
-from .functional import _denominator, _loss_sum, _Options
+from . import _plan
 
 __all__ = ["BCEAccumulator"]
 
@@ -74,28 +73,46 @@ class BCEAccumulator:
         if pos_weight is not None and not with_logits:
             raise ValueError("pos_weight is an argument of the with-logits loss only (with_logits=True)")
         self.with_logits = bool(with_logits)
-        self.weight: Optional[np.ndarray] = None if weight is None else as_real_array("weight", weight)
+        self.weight: Optional[np.ndarray] = None if weight is None else _plan.real_array("weight", weight)
         self.pos_weight: Optional[np.ndarray] = (
-            None if pos_weight is None else as_real_array("pos_weight", pos_weight)
+            None if pos_weight is None else _plan.real_array("pos_weight", pos_weight)
         )
-        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.label_smoothing = _plan.check_label_smoothing(label_smoothing)
         self._sum: List[float] = []
         self._weight_sum: List[float] = []
         self._count = 0
 
     def update(self, input: Any, target: Any, weight: Any = None, mask: Any = None) -> BCEAccumulator:
-        """Adds one batch; returns the accumulator, so that calls chain."""
-        ops = operands(input, target, self.weight, self.pos_weight)
-        shape = ops.input.shape
+        """Adds one batch; returns the accumulator, so that calls chain.
+
+        Parameters
+        ----------
+        input, target : array_like
+            The batch's logits (or probabilities) and targets, of one shape.
+        weight : array_like, optional
+            The batch's sample weights, multiplied into the accumulator's ``weight``; it
+            broadcasts to the input's shape.
+        mask : array_like of bool, optional
+            Which elements count (True keeps one).
+        """
         if weight is not None:
-            sample = broadcast_operand("weight", weight, shape, ops.input.dtype)
-            combined = sample if ops.weight is None else np.multiply(ops.weight, sample)
-            ops = ops._replace(weight=combined)
-        opts = _Options(None if mask is None else check_mask(mask, shape), self.label_smoothing, None, False)
-        _grow(self._sum, _loss_sum(self.with_logits, ops, opts))
-        # The divisors of "mean" and "weighted_mean", as one call over this batch computes them.
-        self._count += int(_denominator("mean", ops, opts))
-        _grow(self._weight_sum, float(_denominator("weighted_mean", ops, opts)))
+            sample = _plan.real_array("weight", weight)
+            weight = sample if self.weight is None else np.multiply(self.weight, sample)
+        else:
+            weight = self.weight
+        return self.add_totals(
+            *_plan.totals(
+                self.with_logits, input, target, weight, self.pos_weight, mask, self.label_smoothing
+            )
+        )
+
+    def add_totals(self, loss_sum: float, count: int, weight_sum: float) -> BCEAccumulator:
+        """Adds one batch's float64 loss sum, element count and weight total, computed elsewhere
+        with this accumulator's settings (``fastbce.dask`` does, per chunk); returns the
+        accumulator."""
+        _grow(self._sum, float(loss_sum))
+        _grow(self._weight_sum, float(weight_sum))
+        self._count += int(count)
         return self
 
     def merge(self, other: BCEAccumulator) -> BCEAccumulator:

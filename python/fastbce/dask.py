@@ -42,16 +42,8 @@ try:
 except ImportError as error:
     raise ImportError("fastbce.dask needs Dask, which is not installed: pip install fastbce[dask]") from error
 
-from . import functional
-from ._args import (
-    as_real_array,
-    check_mask,
-    check_reduction,
-    check_wrt,
-    dtypes,
-    resolve_reduction,
-    scalar_grad_output,
-)
+from . import _core, _plan, functional
+from ._plan import check_reduction, check_wrt, resolve_reduction, scalar_grad_output
 from .accumulator import BCEAccumulator
 
 __all__ = [
@@ -64,7 +56,6 @@ __all__ = [
     "binary_cross_entropy_with_logits_grad_hess",
 ]
 
-_MEANS = ("mean", "weighted_mean")
 
 # What a divisor can be: none (a sum), a number known now (an element count), or a lazy array.
 Divisor = Union[None, int, "da.Array"]
@@ -91,25 +82,17 @@ def _known(name: str, array: da.Array) -> da.Array:
 def _dask_array(name: str, value: Any) -> da.Array:
     """``value`` as a Dask array of real numbers (NumPy input becomes one chunk)."""
     if isinstance(value, da.Array):
-        as_real_array(name, np.empty(0, dtype=value.dtype))  # refuses complex, object, strings
+        _plan.real_array(name, np.empty(0, dtype=value.dtype))  # refuses complex, object, strings
         return _known(name, value)
-    return da.asarray(as_real_array(name, value))
+    return da.asarray(_plan.real_array(name, value))
 
 
 def _align(name: str, array: da.Array, input: da.Array) -> da.Array:
     """``array`` rechunked so that Dask's block-wise broadcasting (right-aligned axes, as NumPy's)
     hands each input chunk the matching piece: the input's chunks along axes of the input's length,
     one chunk along axes of length 1. Refuses what does not broadcast to the input's shape without
-    enlarging it, with the NumPy API's message."""
-    try:
-        fits = np.broadcast_shapes(input.shape, array.shape) == input.shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(
-            f"{name} of shape {array.shape} does not broadcast to the input's shape {input.shape} "
-            "without enlarging it"
-        )
+    enlarging it, with the kernels' rule and message."""
+    _core.check_broadcast(name, list(array.shape), list(input.shape))
     lead = input.ndim - array.ndim
     chunks = tuple(
         input.chunks[lead + d] if n == input.shape[lead + d] else (n,) for d, n in enumerate(array.shape)
@@ -119,10 +102,10 @@ def _align(name: str, array: da.Array, input: da.Array) -> da.Array:
 
 def _mask(value: Any, input: da.Array) -> da.Array:
     if isinstance(value, da.Array):
-        check_mask(_stand_in(_known("mask", value)), input.shape)
+        _plan.mask_array(_stand_in(_known("mask", value)))
         array = value
     else:
-        array = da.asarray(check_mask(value, input.shape))
+        array = da.asarray(_plan.mask_array(value))
     return _align("mask", array, input)
 
 
@@ -160,13 +143,14 @@ def _prepare(
         x = x.rechunk(y.chunks)  # a NumPy input takes the chunks of a Dask target
     else:
         y = y.rechunk(x.chunks)
-    result, compute = dtypes(np.empty(0, x.dtype), np.empty(0, y.dtype))
+    result, compute = _plan.dtypes(x.dtype, y.dtype)
     w = None if weight is None else _align("weight", _dask_array("weight", weight), x)
     pw = None if pos_weight is None else _align("pos_weight", _dask_array("pos_weight", pos_weight), x)
-    # label_smoothing, axis and keepdims: the NumPy API's checks (the mask is checked below).
-    opts = functional._options(x.shape, reduction, None, label_smoothing, axis, keepdims)
+    smoothing = _plan.check_label_smoothing(label_smoothing)
+    keep = _plan.check_keepdims(keepdims)
+    axes = _plan.check_axis(axis, reduction, x.ndim, keep)
     m = None if mask is None else _mask(mask, x)
-    return _Call(x, y, w, pw, m, result, compute, opts.label_smoothing, opts.axes, opts.keepdims)
+    return _Call(x, y, w, pw, m, result, compute, smoothing, axes, keep)
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,12 +284,10 @@ def _state_block(
     smoothing: float,
 ) -> np.ndarray:
     """One chunk's accumulator (float64 loss sum, count, weight total) in a one-element object
-    array, the block Dask's tree reduction then combines."""
-    acc = BCEAccumulator(with_logits, pos_weight=pw, label_smoothing=smoothing)
-    acc.update(x, y, weight=w, mask=m)
-    # This chunk's slice of pos_weight is in its sum now. Chunks hold different slices, and merge
-    # only joins accumulators of equal settings, so the slice is dropped from the settings.
-    acc.pos_weight = None
+    array, the block Dask's tree reduction then combines. The chunk's slices of weight and
+    pos_weight are in its totals; the accumulators merged hold none of their own."""
+    acc = BCEAccumulator(with_logits, label_smoothing=smoothing)
+    acc.add_totals(*_plan.totals(with_logits, x, y, w, pw, m, smoothing))
     block = np.empty((1,) * x.ndim, dtype=object)
     block[(0,) * x.ndim] = acc
     return block
@@ -329,18 +311,12 @@ def _merged(blocks: Any) -> BCEAccumulator:
     return total
 
 
-def _kept_block(x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """One chunk's mask, at the chunk's shape (what a masked mean counts)."""
-    return np.broadcast_to(m, x.shape)
-
-
-def _kept_weight_block(
-    x: np.ndarray, w: np.ndarray, m: Optional[np.ndarray], *, compute: np.dtype
+def _divisor_terms_block(
+    x: np.ndarray, w: Optional[np.ndarray], m: Optional[np.ndarray], *, reduction: str, compute: np.dtype
 ) -> np.ndarray:
-    """One chunk's weights as the kernels see them (compute dtype), 0 where the mask drops an
-    element, at the chunk's shape: what a weighted mean divides by, once summed."""
-    weights = np.broadcast_to(w.astype(compute, copy=False), x.shape)
-    return weights if m is None else np.where(m, weights, compute.type(0))
+    """What each element of one chunk adds to a mean's divisor (``_plan.divisor_terms``)."""
+    terms = _plan.divisor_terms(reduction, x.shape, w, m, compute)
+    return np.ones(x.shape, dtype=bool) if terms is None else terms
 
 
 def _keep_block(block: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
@@ -372,32 +348,13 @@ def _aggregate_blocks(
 
 
 def _divide_block(total: np.ndarray, divisor: Any, *, result: np.dtype) -> np.ndarray:
-    """Sums over the reduced axes divided by their divisors (none for a sum), in the result dtype;
-    0 / 0 is NaN, like an empty mean."""
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        values = total if divisor is None else total / divisor
-        return np.asarray(values).astype(result)
+    return _plan.divide(total, divisor, result)
 
 
 def _scale_block(grad_output: Any, divisor: Any) -> np.ndarray:
-    """What every element's gradient of a mean is scaled by: ``grad_output / divisor``, or 0 when
-    the divisor is 0 (all masked out, or zero total weight: no element has a gradient)."""
-    return np.asarray(_scale(float(grad_output), divisor), dtype=np.float64)
-
-
-def _scale(grad_output: float, divisor: Any) -> float:
-    if divisor is None:
-        return grad_output
+    """What every element's gradient of a mean is scaled by (``_plan.scale_of``)."""
     divisor = divisor.item() if isinstance(divisor, np.ndarray) else divisor
-    return grad_output / divisor if divisor else 0.0
-
-
-def _factor_block(grad_output: np.ndarray, divisor: Any) -> np.ndarray:
-    """``grad_output / divisor`` per output element of an ``axis`` reduction, 0 where the divisor is 0."""
-    if divisor is None:
-        return grad_output
-    shape = np.broadcast_shapes(grad_output.shape, np.shape(divisor))
-    return np.divide(grad_output, divisor, out=np.zeros(shape), where=np.asarray(divisor) != 0)
+    return np.asarray(_plan.scale_of(float(grad_output), divisor), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,29 +370,27 @@ def _blocks(function: Callable[..., np.ndarray], call: _Call, *extra: Any, dtype
 
 
 def _divisor(call: _Call, reduction: str, axes: Optional[Tuple[int, ...]]) -> Divisor:
-    """What a mean divides by, as the NumPy API defines it: the number of elements the mask keeps,
-    or for ``weighted_mean`` the float64 sum of their weights (in the compute dtype, as the kernels
-    see them); over everything (a 0-d array) or per output element (``keepdims`` shape). A count
-    known without reading data is a plain int. ``None`` for a sum."""
-    if reduction not in _MEANS:
+    """What a mean divides by, as the NumPy API defines it (``_plan.divisor_terms``), summed over
+    every element (a 0-d array) or per output element (``keepdims`` shape). A count known without
+    reading data is a plain int. ``None`` for a sum."""
+    if reduction not in _plan.MEANS:
         return None
     x = call.input
-    keepdims = axes is not None
-    if reduction == "mean" or call.weight is None:
-        if call.mask is None:
-            return x.size if axes is None else int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-        kept = da.map_blocks(_kept_block, x, call.mask, dtype=bool, meta=np.empty((0,) * x.ndim, dtype=bool))
-        return da.sum(kept, axis=axes, keepdims=keepdims, dtype=np.int64)
-    weights = da.map_blocks(
-        _kept_weight_block,
+    if call.mask is None and (reduction == "mean" or call.weight is None):
+        return x.size if axes is None else int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    weighted = reduction == "weighted_mean" and call.weight is not None
+    dtype = call.compute if weighted else np.dtype(bool)
+    terms = da.map_blocks(
+        _divisor_terms_block,
         x,
         call.weight,
         call.mask,
+        reduction=reduction,
         compute=call.compute,
-        dtype=call.compute,
-        meta=np.empty((0,) * x.ndim, dtype=call.compute),
+        dtype=dtype,
+        meta=np.empty((0,) * x.ndim, dtype=dtype),
     )
-    return da.sum(weights, axis=axes, keepdims=keepdims, dtype=np.float64)
+    return da.sum(terms, axis=axes, keepdims=axes is not None, dtype=np.float64 if weighted else np.int64)
 
 
 def _total(with_logits: bool, call: _Call, reduction: str) -> da.Array:
@@ -510,7 +465,7 @@ def _elementwise_grad_output(grad_output: Any, call: _Call) -> Any:
     an array is lined up with the input's chunks."""
     go = _dask_array("grad_output", grad_output)
     if go.ndim == 0:
-        return go if isinstance(grad_output, da.Array) else as_real_array("grad_output", grad_output)
+        return go if isinstance(grad_output, da.Array) else _plan.real_array("grad_output", grad_output)
     return _align("grad_output", go, call.input)
 
 
@@ -528,22 +483,17 @@ def _axis_factor(grad_output: Any, call: _Call, reduction: str) -> da.Array:
     axes, shape = call.axes, call.input.shape
     assert axes is not None
     go = _dask_array("grad_output", grad_output)
-    functional._axis_grad_output(_stand_in(go), shape, axes, call.keepdims)  # the NumPy API's checks
-    kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
-    reduced = kept if call.keepdims else tuple(n for d, n in enumerate(shape) if d not in axes)
-    go = da.broadcast_to(go.astype(np.float64), reduced)
+    _plan.check_axis_grad_output(_stand_in(go), shape, axes, call.keepdims)  # the NumPy API's checks
+    go = da.broadcast_to(go.astype(np.float64), _plan.reduced_shape(shape, axes, call.keepdims))
     if not call.keepdims:
         go = da.expand_dims(go, axes)
     go = _align("grad_output", go, call.input)
     divisor = _divisor(call, reduction, axes)
-    return da.map_blocks(_factor_block, go, divisor, dtype=np.float64, meta=np.empty((0,) * len(shape)))
+    return da.map_blocks(_plan.factor, go, divisor, dtype=np.float64, meta=np.empty((0,) * len(shape)))
 
 
-_WRT = {False: "input", True: "target"}
-
-
-def _gradient(with_logits: bool, call: _Call, reduction: str, grad_output: Any, wrt_target: bool) -> da.Array:
-    kw = {"with_logits": with_logits, "smoothing": call.label_smoothing, "wrt": _WRT[wrt_target]}
+def _gradient(with_logits: bool, call: _Call, reduction: str, grad_output: Any, wrt: str) -> da.Array:
+    kw = {"with_logits": with_logits, "smoothing": call.label_smoothing, "wrt": wrt}
     if reduction == "none":
         go = _elementwise_grad_output(grad_output, call)
         return _blocks(_grad_block, call, go, dtype=call.result, reduction="none", **kw)
@@ -555,7 +505,7 @@ def _gradient(with_logits: bool, call: _Call, reduction: str, grad_output: Any, 
     if isinstance(go, da.Array) or isinstance(divisor, da.Array):
         scale: Any = da.map_blocks(_scale_block, go, divisor, dtype=np.float64, meta=np.empty(()))
     else:
-        scale = _scale(go, divisor)
+        scale = _plan.scale_of(go, divisor)
     return _blocks(_grad_block, call, scale, dtype=call.result, reduction="sum", **kw)
 
 
@@ -625,7 +575,7 @@ def _grad_call(
     accumulators' tree reduction and the gradient from a second pass, so that the loss keeps its
     exact float64 partial sums."""
     reduction = check_reduction(reduction)
-    wrt_target = check_wrt(wrt)
+    wrt = check_wrt(wrt)
     call = _prepare(input, target, weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims)
     if want_loss and (reduction == "none" or call.axes is not None):
         # One kernel pass gives per-element losses and gradient (the fused kernel's float32
@@ -648,13 +598,13 @@ def _grad_call(
             chunks=((2,), *call.input.chunks),
             with_logits=with_logits,
             smoothing=call.label_smoothing,
-            wrt=_WRT[wrt_target],
+            wrt=wrt,
             result=dtype,
         )
         if not along_axes:
             return both[0], both[1]
         return _reduce_losses(both[0], call, reduction), both[1].astype(call.result)
-    grad = _gradient(with_logits, call, reduction, grad_output, wrt_target)
+    grad = _gradient(with_logits, call, reduction, grad_output, wrt)
     return (_losses(with_logits, call, reduction) if want_loss else None), grad
 
 

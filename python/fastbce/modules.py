@@ -7,9 +7,35 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from . import functional as F
-from ._args import as_real_array, check_label_smoothing, resolve_reduction
+from ._docs import PARAMETERS, RAISES
+from ._plan import check_label_smoothing, real_array, resolve_reduction
 
 __all__ = ["BCEWithLogitsLoss", "BCELoss"]
+
+_CLASS_DOC = """{summary}
+
+Parameters
+----------
+{weight}
+{size_average}
+{reduce}
+{reduction}
+{extra}label_smoothing : float, default 0.0
+    Keyword-only. ε in [0, 1): targets become ``y (1 - ε) + ε / 2``.
+
+Methods
+-------
+forward(input, target, *, mask=None), or calling the object
+    The loss.
+grad(input, target, grad_output=1.0, wrt="input", *, mask=None)
+    Its gradient.
+value_and_grad(input, target, grad_output=1.0, wrt="input", *, mask=None)
+    Both, in one pass.
+{methods}
+Raises
+------
+{raises}
+"""
 
 
 class _Loss:
@@ -26,10 +52,11 @@ class _Loss:
     ) -> None:
         # stacklevel 4: resolve_reduction <- _Loss.__init__ <- subclass __init__ <- the caller.
         self.reduction: str = resolve_reduction(size_average, reduce, reduction, stacklevel=4)
-        self.weight: Optional[np.ndarray] = None if weight is None else as_real_array("weight", weight)
+        self.weight: Optional[np.ndarray] = None if weight is None else real_array("weight", weight)
         self.label_smoothing: float = check_label_smoothing(label_smoothing)
 
     def __call__(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+        """The loss, as ``forward``."""
         return self.forward(input, target, mask=mask)
 
     def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
@@ -44,7 +71,13 @@ class _Loss:
 
 
 class BCEWithLogitsLoss(_Loss):
-    """``torch.nn.BCEWithLogitsLoss``: ``criterion(input, target)`` with logits ``input``."""
+    __doc__ = _CLASS_DOC.format(
+        summary="``torch.nn.BCEWithLogitsLoss``: ``criterion(input, target)`` with logits ``input``.",
+        extra=PARAMETERS["pos_weight"] + "\n",
+        methods="grad_hess(input, target, *, mask=None)\n    Per-element gradient and hessian.\n",
+        raises=RAISES,
+        **PARAMETERS,
+    )
 
     def __init__(
         self,
@@ -58,10 +91,11 @@ class BCEWithLogitsLoss(_Loss):
     ) -> None:
         super().__init__(weight, size_average, reduce, reduction, label_smoothing)
         self.pos_weight: Optional[np.ndarray] = (
-            None if pos_weight is None else as_real_array("pos_weight", pos_weight)
+            None if pos_weight is None else real_array("pos_weight", pos_weight)
         )
 
     def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+        """The loss: ``fastbce.binary_cross_entropy_with_logits`` with these settings."""
         return F.binary_cross_entropy_with_logits(
             input,
             target,
@@ -75,6 +109,7 @@ class BCEWithLogitsLoss(_Loss):
     def grad(
         self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
     ) -> np.ndarray:
+        """The gradient: ``fastbce.binary_cross_entropy_with_logits_grad`` with these settings."""
         return F.binary_cross_entropy_with_logits_grad(
             input,
             target,
@@ -90,6 +125,7 @@ class BCEWithLogitsLoss(_Loss):
     def value_and_grad(
         self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
     ) -> Tuple[Any, np.ndarray]:
+        """``(loss, gradient)`` in one pass, with these settings."""
         return F.binary_cross_entropy_with_logits_value_and_grad(
             input,
             target,
@@ -111,7 +147,13 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """``torch.nn.BCELoss``: ``criterion(input, target)`` with probabilities ``input``."""
+    __doc__ = _CLASS_DOC.format(
+        summary="``torch.nn.BCELoss``: ``criterion(input, target)`` with probabilities ``input``.",
+        extra="",
+        methods="",
+        raises=RAISES,
+        **PARAMETERS,
+    )
 
     def __init__(
         self,
@@ -125,6 +167,7 @@ class BCELoss(_Loss):
         super().__init__(weight, size_average, reduce, reduction, label_smoothing)
 
     def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+        """The loss: ``fastbce.binary_cross_entropy`` with these settings."""
         return F.binary_cross_entropy(
             input,
             target,
@@ -137,6 +180,7 @@ class BCELoss(_Loss):
     def grad(
         self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
     ) -> np.ndarray:
+        """The gradient: ``fastbce.binary_cross_entropy_grad`` with these settings."""
         return F.binary_cross_entropy_grad(
             input,
             target,
@@ -151,6 +195,7 @@ class BCELoss(_Loss):
     def value_and_grad(
         self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
     ) -> Tuple[Any, np.ndarray]:
+        """``(loss, gradient)`` in one pass, with these settings."""
         return F.binary_cross_entropy_value_and_grad(
             input,
             target,

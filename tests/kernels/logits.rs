@@ -1,9 +1,7 @@
 //! `WithLogits` against independent float64 references, finite differences, known values, exact
 //! limits, and float32 against float64.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fastbce::{OnProbabilities, WithLogits};
 
 const LN2: f64 = std::f64::consts::LN_2;

@@ -2,9 +2,8 @@
 //! clamps (each log at -100, the input-gradient denominator at float32(1e-12)), the unit-interval
 //! check, and float32 against float64.
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use fastbce::ViewMut;
 use fastbce::{KernelError, LossOut, OnProbabilities, Request, WithLogits, Wrt};
 
 fn random_case(seed: u64, shape: &[usize]) -> Case {
@@ -359,7 +358,7 @@ fn out_of_unit_interval_is_refused() {
         let err = eval::<f64, OnProbabilities>(
             &t.problem(),
             Request {
-                loss: LossOut::Each(&mut out),
+                loss: LossOut::Each(ViewMut::new(&mut out, &t.shape)),
                 grad: None,
                 hess: None,
             },

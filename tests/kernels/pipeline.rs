@@ -2,9 +2,8 @@
 //! smoothing, each against float64 references written from the definitions and against finite
 //! differences, in both storage types.
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use fastbce::ViewMut;
 use fastbce::{
     Element, Formula, KernelError, LossOut, OnProbabilities, Operand, Problem, Request, WithLogits,
     Wrt,
@@ -12,14 +11,14 @@ use fastbce::{
 
 /// `(gradient, hessian)` with respect to the input, from one call.
 fn grad_hess<T: Element, F: Formula>(p: &Problem<'_, T>) -> Result<(Vec<T>, Vec<T>), KernelError> {
-    let n = p.input.len();
+    let n = p.len();
     let (mut g, mut h) = (vec![sentinel::<T>(); n], vec![sentinel::<T>(); n]);
     eval::<T, F>(
         p,
         Request {
             loss: LossOut::Skip,
-            grad: Some((&mut g, Wrt::Input)),
-            hess: Some(&mut h),
+            grad: Some((ViewMut::new(&mut g, p.shape()), Wrt::Input)),
+            hess: Some(ViewMut::new(&mut h, p.shape())),
         },
     )?;
     Ok((g, h))
@@ -52,8 +51,8 @@ fn narrow(v: &[f64]) -> Vec<f32> {
 
 fn problem<'a, T: Element>(shape: &'a [usize], [x, y, w, pw]: &'a [Vec<T>; 4]) -> Problem<'a, T> {
     let mut p = Problem::new(shape, x, y);
-    p.weight = Operand::Array { data: w, shape };
-    p.pos_weight = Operand::Array { data: pw, shape };
+    p.weight = Operand::array(w, shape);
+    p.pos_weight = Operand::array(pw, shape);
     p
 }
 
@@ -145,10 +144,7 @@ fn probabilities_hessian_matches_finite_differences() {
     let w: Vec<f64> = (0..n).map(|_| rng.uniform(0.0, 2.0)).collect();
     let shape = [n];
     let mut problem = Problem::new(&shape, &p, &y);
-    problem.weight = Operand::Array {
-        data: &w,
-        shape: &shape,
-    };
+    problem.weight = Operand::array(&w, &shape);
     let (_, h) = grad_hess::<f64, OnProbabilities>(&problem).expect("grad_hess");
     for i in 0..n {
         let fd = central(|t| prob_dinput(t, y[i], w[i]), p[i], 1e-6);
@@ -169,7 +165,10 @@ fn hessian_only_beside_the_input_gradient_alone() {
     let p = Problem::new(&shape, &x, &y);
     let (mut g, mut h, mut l) = ([0.0; 2], [0.0; 2], [0.0; 2]);
     for (loss, wrt) in [
-        (LossOut::Each(&mut l[..]), Wrt::Input),
+        (
+            LossOut::Each(ViewMut::new(&mut l[..], p.shape())),
+            Wrt::Input,
+        ),
         (LossOut::Sum, Wrt::Input),
         (LossOut::Skip, Wrt::Target),
     ] {
@@ -177,8 +176,8 @@ fn hessian_only_beside_the_input_gradient_alone() {
             &p,
             Request {
                 loss,
-                grad: Some((&mut g, wrt)),
-                hess: Some(&mut h),
+                grad: Some((ViewMut::new(&mut g, p.shape()), wrt)),
+                hess: Some(ViewMut::new(&mut h, p.shape())),
             },
         );
         assert!(matches!(r, Err(KernelError::Unsupported { .. })), "{r:?}");
@@ -188,7 +187,7 @@ fn hessian_only_beside_the_input_gradient_alone() {
         Request {
             loss: LossOut::Skip,
             grad: None,
-            hess: Some(&mut h),
+            hess: Some(ViewMut::new(&mut h, p.shape())),
         },
     );
     assert!(matches!(r, Err(KernelError::Unsupported { .. })), "{r:?}");
@@ -197,8 +196,8 @@ fn hessian_only_beside_the_input_gradient_alone() {
         &p,
         Request {
             loss: LossOut::Skip,
-            grad: Some((&mut g, Wrt::Input)),
-            hess: Some(&mut short),
+            grad: Some((ViewMut::new(&mut g, p.shape()), Wrt::Input)),
+            hess: Some(ViewMut::new(&mut short, p.shape())),
         },
     );
     assert!(matches!(r, Err(KernelError::Length { .. })), "{r:?}");
@@ -212,22 +211,17 @@ fn check_mask<T: Element + std::fmt::Debug>(from: fn(f64) -> T) {
     let data = logits_data(n, 23);
     let mut typed: [Vec<T>; 4] = data.map(|v| v.into_iter().map(from).collect());
     let mut rng = Rng::new(3);
-    let keep: Vec<T> = (0..n)
-        .map(|_| from(f64::from(u8::from(rng.below(3) != 0))))
-        .collect();
+    let keep: Vec<bool> = (0..n).map(|_| rng.below(3) != 0).collect();
     for i in (0..n).step_by(5) {
-        if keep[i] == T::ZERO {
+        if !keep[i] {
             typed[0][i] = from(if i % 2 == 0 { f64::NAN } else { f64::INFINITY });
             typed[1][i] = from(f64::NAN);
         }
     }
     let shape = [rows, cols];
     let plain = problem(&shape, &typed);
-    let mut masked = plain;
-    masked.mask = Operand::Array {
-        data: &keep,
-        shape: &shape,
-    };
+    let mut masked = plain.clone();
+    masked.mask = Operand::array(&keep, &shape);
     let all = eval_all::<T, WithLogits>(&plain);
     let got = eval_all::<T, WithLogits>(&masked);
     let (_, hess_plain) = grad_hess::<T, WithLogits>(&plain).expect("grad_hess");
@@ -235,7 +229,7 @@ fn check_mask<T: Element + std::fmt::Debug>(from: fn(f64) -> T) {
     let pick = |v: &[T]| -> Vec<T> {
         v.iter()
             .zip(&keep)
-            .map(|(&a, &k)| if k != T::ZERO { a } else { T::ZERO })
+            .map(|(&a, &k)| if k { a } else { T::ZERO })
             .collect()
     };
     for (what, masked_out, unmasked) in [
@@ -264,15 +258,10 @@ fn check_mask<T: Element + std::fmt::Debug>(from: fn(f64) -> T) {
     assert_eq!(got.sum.to_bits(), got.sum_with_grad.to_bits());
 
     // One mask value per row, broadcast along it; and a constant mask.
-    let row_keep: Vec<T> = (0..rows)
-        .map(|r| from(f64::from(u8::from(r % 3 != 1))))
-        .collect();
+    let row_keep: Vec<bool> = (0..rows).map(|r| r % 3 != 1).collect();
     let row_shape = [rows, 1];
-    let mut by_row = plain;
-    by_row.mask = Operand::Array {
-        data: &row_keep,
-        shape: &row_shape,
-    };
+    let mut by_row = plain.clone();
+    by_row.mask = Operand::array(&row_keep, &row_shape);
     let each = loss_each::<T, WithLogits>(&by_row).expect("row mask");
     for r in 0..rows {
         for c in 0..cols {
@@ -284,19 +273,16 @@ fn check_mask<T: Element + std::fmt::Debug>(from: fn(f64) -> T) {
             assert!(same_bits(each[r * cols + c], want), "row {r}, column {c}");
         }
     }
-    let mut none_kept = plain;
-    none_kept.mask = Operand::Const(T::ZERO);
+    let mut none_kept = plain.clone();
+    none_kept.mask = Operand::Const(false);
     assert_eq!(loss_sum::<T, WithLogits>(&none_kept).expect("sum"), 0.0);
     assert!(loss_each::<T, WithLogits>(&none_kept)
         .expect("each")
         .iter()
         .all(|&v| same_bits(v, T::ZERO)));
     let bad_shape = [cols + 1];
-    let mut bad = plain;
-    bad.mask = Operand::Array {
-        data: &keep[..cols + 1],
-        shape: &bad_shape,
-    };
+    let mut bad = plain.clone();
+    bad.mask = Operand::array(&keep[..cols + 1], &bad_shape);
     assert!(matches!(
         loss_sum::<T, WithLogits>(&bad),
         Err(KernelError::Broadcast { what: "mask", .. })
@@ -430,35 +416,23 @@ fn probability_check_skips_masked_out_elements() {
     let mut rng = Rng::new(17);
     let mut p: Vec<f64> = (0..n).map(|_| rng.unit()).collect();
     let y: Vec<f64> = (0..n).map(|_| rng.label()).collect();
-    let row_keep = [1.0, 0.0, 1.0];
-    let keep: Vec<f64> = (0..n).map(|i| row_keep[i / cols]).collect();
+    let row_keep = [true, false, true];
+    let keep: Vec<bool> = (0..n).map(|i| row_keep[i / cols]).collect();
     for i in (cols..2 * cols).step_by(97) {
         p[i] = if i % 2 == 0 { f64::NAN } else { 7.0 };
     }
     let shape = [rows, cols];
     let row_shape = [rows, 1];
     for (mask, what) in [
-        (
-            Operand::Array {
-                data: &keep[..],
-                shape: &shape[..],
-            },
-            "same-shape mask",
-        ),
-        (
-            Operand::Array {
-                data: &row_keep[..],
-                shape: &row_shape[..],
-            },
-            "row mask",
-        ),
+        (Operand::array(&keep[..], &shape[..]), "same-shape mask"),
+        (Operand::array(&row_keep[..], &row_shape[..]), "row mask"),
     ] {
         let mut problem = Problem::new(&shape, &p, &y);
         problem.mask = mask;
         let sum = loss_sum::<f64, OnProbabilities>(&problem).expect(what);
         assert!(sum.is_finite() && sum > 0.0, "{what}: {sum}");
         // Unmasked, the same values are refused.
-        problem.mask = Operand::Const(1.0);
+        problem.mask = Operand::Const(true);
         assert_eq!(
             loss_sum::<f64, OnProbabilities>(&problem),
             Err(KernelError::OutOfUnitInterval { what: "input" }),
@@ -468,14 +442,11 @@ fn probability_check_skips_masked_out_elements() {
     // A bad value in a kept row is still refused.
     p[5] = -0.5;
     let mut problem = Problem::new(&shape, &p, &y);
-    problem.mask = Operand::Array {
-        data: &row_keep,
-        shape: &row_shape,
-    };
+    problem.mask = Operand::array(&row_keep, &row_shape);
     assert_eq!(
         loss_sum::<f64, OnProbabilities>(&problem),
         Err(KernelError::OutOfUnitInterval { what: "input" })
     );
-    problem.mask = Operand::Const(0.0);
+    problem.mask = Operand::Const(false);
     assert_eq!(loss_sum::<f64, OnProbabilities>(&problem), Ok(0.0));
 }

@@ -1,13 +1,12 @@
 //! The same reference checks at every instruction-set level the CPU supports (the scalar reference
 //! path, the portable baseline without FMA, AVX2+FMA, AVX-512), chosen with `simd::set_level`.
-//! The level is process-wide: this file is its own process and its tests take a lock.
-
-mod common;
+//! The level is process-wide: these tests run in child processes of their own (the other tests of
+//! this binary run at the best level meanwhile), and take a lock there.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, PoisonError};
 
-use common::*;
+use crate::common::*;
 use fastbce::simd::{self, Level, LEVELS};
 use fastbce::{OnProbabilities, WithLogits};
 
@@ -108,7 +107,20 @@ fn edge_probabilities() -> Case {
 }
 
 #[test]
-fn f64_matches_reference_at_every_level() {
+fn reference_checks_at_every_level() {
+    for name in [
+        "levels::child_f64_matches_reference_at_every_level",
+        "levels::child_f32_within_its_ulp_bounds_of_f64_at_every_level",
+        "levels::child_avx2_and_avx512_give_the_same_bits",
+        "levels::child_scalar_level_is_always_available",
+    ] {
+        child_must_pass(name);
+    }
+}
+
+#[test]
+#[ignore = "run in a child process by `reference_checks_at_every_level`"]
+fn child_f64_matches_reference_at_every_level() {
     on_big_stack(|| {
         at_every_level(|| {
             for case in [
@@ -130,7 +142,8 @@ fn f64_matches_reference_at_every_level() {
 }
 
 #[test]
-fn f32_within_its_ulp_bounds_of_f64_at_every_level() {
+#[ignore = "run in a child process by `reference_checks_at_every_level`"]
+fn child_f32_within_its_ulp_bounds_of_f64_at_every_level() {
     on_big_stack(|| {
         at_every_level(|| {
             let mut problems = Vec::new();
@@ -149,9 +162,65 @@ fn f32_within_its_ulp_bounds_of_f64_at_every_level() {
     });
 }
 
+/// The AVX2 and AVX-512 kernels are the same operations on wider vectors: every result, every
+/// element, the same bits (where the CPU has both).
+#[test]
+#[ignore = "run in a child process by `reference_checks_at_every_level`"]
+fn child_avx2_and_avx512_give_the_same_bits() {
+    let _lock = LEVEL.lock().unwrap_or_else(PoisonError::into_inner);
+    if simd::detected() < Level::Avx512 {
+        println!("no AVX-512 on this CPU: nothing to compare");
+        return;
+    }
+    on_big_stack(|| {
+        let cases = [
+            logits_case(6, 5000, 30.0),
+            logits_case(7, 700, 800.0),
+            edge_logits(),
+        ];
+        for case in &cases {
+            for t in [case.clone(), case.round_f32()] {
+                let run = |level: Level| {
+                    simd::set_level(level);
+                    (
+                        eval_all::<f64, WithLogits>(&t.typed::<f64>().problem()),
+                        eval_all::<f32, WithLogits>(&t.typed::<f32>().problem()),
+                        eval_all::<f64, OnProbabilities>(
+                            &probability_case(8, 3000).typed::<f64>().problem(),
+                        ),
+                        eval_all::<f32, OnProbabilities>(
+                            &probability_case(8, 3000).typed::<f32>().problem(),
+                        ),
+                    )
+                };
+                let (a64, a32, p64, p32) = run(Level::Avx2);
+                let (b64, b32, q64, q32) = run(Level::Avx512);
+                simd::set_level(Level::Avx512);
+                assert_all_same(&a64, &b64);
+                assert_all_same(&a32, &b32);
+                assert_all_same(&p64, &q64);
+                assert_all_same(&p32, &q32);
+            }
+        }
+    });
+}
+
+fn assert_all_same<T: fastbce::Element + std::fmt::Debug>(a: &All<T>, b: &All<T>) {
+    for (what, x, y) in [
+        ("loss", &a.loss, &b.loss),
+        ("grad input", &a.grad_input, &b.grad_input),
+        ("grad target", &a.grad_target, &b.grad_target),
+        ("loss with grad", &a.loss_with_grad, &b.loss_with_grad),
+    ] {
+        assert_same_slices(what, x, y);
+    }
+    assert_eq!(a.sum.to_bits(), b.sum.to_bits(), "sum");
+}
+
 /// The scalar reference path can always be selected, and the previous level restored.
 #[test]
-fn scalar_level_is_always_available() {
+#[ignore = "run in a child process by `reference_checks_at_every_level`"]
+fn child_scalar_level_is_always_available() {
     let _lock = LEVEL.lock().unwrap_or_else(PoisonError::into_inner);
     let previous = simd::active();
     assert_eq!(simd::set_level(Level::Scalar), Level::Scalar);

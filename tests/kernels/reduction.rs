@@ -1,13 +1,12 @@
 //! The deterministic reduction: sums (and every per-element output) are bit-identical for any
 //! number of threads, and agree with an accurate sum of the reference losses; empty inputs sum
-//! to zero and write nothing; `set_num_threads(0)` is an error.
-
-mod common;
+//! to zero and write nothing; thread counts outside 1 to the cap are errors.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use common::*;
+use crate::common::*;
 use fastbce::pool::{get_num_threads, set_num_threads};
+use fastbce::ViewMut;
 use fastbce::{
     Element, Formula, KernelError, LossOut, OnProbabilities, Problem, Request, WithLogits, Wrt,
     CHUNK,
@@ -32,14 +31,14 @@ impl ThreadCount<'_> {
     }
 
     fn set(&self, n: usize) {
-        set_num_threads(n).expect("set_num_threads");
+        set_num_threads(n as u64).expect("set_num_threads");
         assert_eq!(get_num_threads(), n);
     }
 }
 
 impl Drop for ThreadCount<'_> {
     fn drop(&mut self) {
-        let _ = set_num_threads(self.previous);
+        let _ = set_num_threads(self.previous as u64);
     }
 }
 
@@ -59,7 +58,7 @@ struct Run<T> {
 }
 
 fn run<T: Element, F: Formula>(p: &Problem<'_, T>) -> Run<T> {
-    let n = p.input.len();
+    let n = p.len();
     let sum = loss_sum::<T, F>(p).unwrap();
     let loss_alone = loss_each::<T, F>(p).unwrap();
     let mut loss = vec![sentinel::<T>(); n];
@@ -67,8 +66,8 @@ fn run<T: Element, F: Formula>(p: &Problem<'_, T>) -> Run<T> {
     let r = eval::<T, F>(
         p,
         Request {
-            loss: LossOut::Each(&mut loss),
-            grad: Some((&mut grad_input, Wrt::Input)),
+            loss: LossOut::Each(ViewMut::new(&mut loss, p.shape())),
+            grad: Some((ViewMut::new(&mut grad_input, p.shape()), Wrt::Input)),
             hess: None,
         },
     )
@@ -79,7 +78,7 @@ fn run<T: Element, F: Formula>(p: &Problem<'_, T>) -> Run<T> {
         p,
         Request {
             loss: LossOut::Sum,
-            grad: Some((&mut grad_target, Wrt::Target)),
+            grad: Some((ViewMut::new(&mut grad_target, p.shape()), Wrt::Target)),
             hess: None,
         },
     )
@@ -175,7 +174,7 @@ const LARGE: [usize; 2] = [1001, 999];
 /// see `tests/stack.rs`.
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    child_must_pass("child_results_do_not_depend_on_the_thread_count");
+    child_must_pass("reduction::child_results_do_not_depend_on_the_thread_count");
 }
 
 #[test]
@@ -223,18 +222,11 @@ fn child_results_do_not_depend_on_the_thread_count() {
                 "f32: sum {:e} vs accurate sum of the elements {own32:e}",
                 r32.sum
             );
-            // Beside the target gradient, float32 losses are computed in float64 and summed
-            // before any rounding to float32: the sum is the float64 reference's, on the rounded
-            // data. (Beside the input gradient they are computed in float32, as without one.)
-            let case32 = case.round_f32();
-            let (w32, pw32, _) = case32.materialised();
-            let refs32: Vec<f64> = (0..case32.len())
-                .map(|j| logits_loss(case32.x[j], case32.y[j], w32[j], pw32[j]))
-                .collect();
-            check_sum(
-                r32.sum_with_grad,
-                &refs32,
-                &format!("f32: sum with grad over {shape:?}"),
+            // Beside a gradient, the float32 losses and their sum are those computed alone.
+            assert_eq!(
+                r32.sum_with_grad.to_bits(),
+                r32.sum.to_bits(),
+                "f32: sum with grad over {shape:?}"
             );
         }
     });
@@ -244,7 +236,7 @@ fn child_results_do_not_depend_on_the_thread_count() {
 /// see `tests/stack.rs`.
 #[test]
 fn probability_results_do_not_depend_on_the_thread_count() {
-    child_must_pass("child_probability_results_do_not_depend_on_the_thread_count");
+    child_must_pass("reduction::child_probability_results_do_not_depend_on_the_thread_count");
 }
 
 #[test]
@@ -271,17 +263,22 @@ fn child_probability_results_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
-fn zero_threads_is_an_error() {
+fn thread_counts_outside_one_to_the_cap_are_errors() {
     let threads = ThreadCount::take();
     threads.set(3);
-    assert_eq!(
-        set_num_threads(0),
-        Err(KernelError::ThreadCount { requested: 0 })
-    );
-    assert_eq!(get_num_threads(), 3, "a refused count changes nothing");
-    assert!(KernelError::ThreadCount { requested: 0 }
+    let max = fastbce::pool::max_threads();
+    for requested in [0, max as u64 + 1, u64::MAX] {
+        assert_eq!(
+            set_num_threads(requested),
+            Err(KernelError::ThreadCount { requested, max })
+        );
+        assert_eq!(get_num_threads(), 3, "a refused count changes nothing");
+    }
+    assert!(KernelError::ThreadCount { requested: 0, max }
         .to_string()
-        .contains("positive"));
+        .contains(&format!("between 1 and {max}")));
+    threads.set(max);
+    assert_eq!(get_num_threads(), max, "the cap itself is accepted");
 }
 
 /// n = 0: the sum is +0 (as in NumPy and PyTorch), every request succeeds, nothing is written.
@@ -293,10 +290,7 @@ fn empty_input() {
         let last = *shape.last().unwrap();
         let w = vec![T::from_f64(2.0); last];
         let mut p = Problem::new(shape, &x, &y);
-        p.weight = fastbce::Operand::Array {
-            data: &w,
-            shape: &shape[shape.len() - 1..],
-        };
+        p.weight = fastbce::Operand::array(&w, &shape[shape.len() - 1..]);
         let label = format!("shape {shape:?}");
         for (what, sum) in [
             ("sum", loss_sum::<T, F>(&p).unwrap()),
@@ -306,7 +300,7 @@ fn empty_input() {
                     &p,
                     Request {
                         loss: LossOut::Sum,
-                        grad: Some((&mut [], Wrt::Input)),
+                        grad: Some((ViewMut::new(&mut [], shape), Wrt::Input)),
                         hess: None,
                     },
                 )
@@ -323,8 +317,8 @@ fn empty_input() {
         let r = eval::<T, F>(
             &p,
             Request {
-                loss: LossOut::Each(&mut []),
-                grad: Some((&mut [], Wrt::Target)),
+                loss: LossOut::Each(ViewMut::new(&mut [], shape)),
+                grad: Some((ViewMut::new(&mut [], shape), Wrt::Target)),
                 hess: None,
             },
         );

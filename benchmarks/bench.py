@@ -1,6 +1,6 @@
 """Benchmark: fastbce against NumPy (and scikit-learn or PyTorch, where installed).
 
-Run ``python -m fastbce.bench --help`` for the options. The default run takes about a minute on a
+Run ``python benchmarks/bench.py --help`` for the options. The default run takes about a minute on a
 2-core machine and prints, for float32 and float64 and a few sizes, the median time of:
 
 - ``loss``: ``binary_cross_entropy_with_logits(x, y)`` (mean) against NumPy's usual stable
@@ -946,7 +946,7 @@ def dask_main(n: int, repeat: int, seed: int) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m fastbce.bench",
+        prog="python benchmarks/bench.py",
         description="Times fastbce against NumPy (and scikit-learn or torch, where installed): "
         "mean loss, loss and gradient, and BCE on probabilities, for float32 and float64.",
     )

@@ -3,9 +3,8 @@
 //! Each probe runs in a child process, so that an overflow (which aborts) is reported as a
 //! failure naming the probe instead of killing the test binary.
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use fastbce::ViewMut;
 use fastbce::{Element, Formula, LossOut, OnProbabilities, Request, WithLogits, Wrt, CHUNK};
 
 const DEFAULT_STACK: usize = 2 << 20;
@@ -23,8 +22,8 @@ fn exercise<T: Element, F: Formula>(n: usize) {
     fastbce::evaluate::<T, F>(
         &p,
         Request {
-            loss: LossOut::Each(&mut loss),
-            grad: Some((&mut g, Wrt::Input)),
+            loss: LossOut::Each(ViewMut::new(&mut loss, p.shape())),
+            grad: Some((ViewMut::new(&mut g, p.shape()), Wrt::Input)),
             hess: None,
         },
     )
@@ -41,7 +40,7 @@ fn exercise<T: Element, F: Formula>(n: usize) {
     fastbce::evaluate::<T, F>(
         &p,
         Request {
-            loss: LossOut::Each(&mut loss),
+            loss: LossOut::Each(ViewMut::new(&mut loss, p.shape())),
             grad: None,
             hess: None,
         },
@@ -51,7 +50,7 @@ fn exercise<T: Element, F: Formula>(n: usize) {
         &p,
         Request {
             loss: LossOut::Skip,
-            grad: Some((&mut g, Wrt::Target)),
+            grad: Some((ViewMut::new(&mut g, p.shape()), Wrt::Target)),
             hess: None,
         },
     )
@@ -103,7 +102,7 @@ fn kernels_fit_in_default_thread_stacks() {
     let failed: Vec<String> = PROBES
         .iter()
         .filter_map(|name| {
-            let (passed, report) = run_child(name, None);
+            let (passed, report) = run_child(&format!("stack::{name}"), None);
             (!passed).then(|| {
                 let overflow = report.contains("overflowed its stack");
                 format!(

@@ -3,9 +3,9 @@
 //! reference; patterns that enlarge the shape or do not broadcast, and buffers of the wrong length,
 //! are refused with the right error.
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use fastbce::broadcast::{Geometry, Plan, Slot, SLOTS};
+use fastbce::ViewMut;
 use fastbce::{
     Element, Formula, KernelError, LossOut, OnProbabilities, Operand, Problem, Request, WithLogits,
     Wrt,
@@ -240,10 +240,7 @@ fn shapes_that_do_not_broadcast_are_refused() {
             let data = vec![1.0f64; count(own)];
             for which in ["weight", "pos_weight", "grad_output"] {
                 let mut p = Problem::new(shape, &x, &y);
-                let op = Operand::Array {
-                    data: &data,
-                    shape: own,
-                };
+                let op = Operand::array(&data, own);
                 match which {
                     "weight" => p.weight = op,
                     "pos_weight" => p.pos_weight = op,
@@ -257,7 +254,7 @@ fn shapes_that_do_not_broadcast_are_refused() {
                 expect_error(&p, &want);
                 // The message names the argument and both shapes.
                 let msg = want.to_string();
-                assert!(msg.contains(which) && msg.contains(&format!("{own:?}")));
+                assert!(msg.contains(which) && msg.contains(&fastbce::error::tuple(own)));
             }
         }
     });
@@ -283,10 +280,7 @@ fn operand_buffers_of_the_wrong_length_are_refused() {
             let data = vec![1.0f32; len];
             for which in ["weight", "pos_weight", "grad_output"] {
                 let mut p = Problem::new(&shape, &x, &y);
-                let op = Operand::Array {
-                    data: &data,
-                    shape: own,
-                };
+                let op = Operand::array(&data, own);
                 match which {
                     "weight" => p.weight = op,
                     "pos_weight" => p.pos_weight = op,
@@ -363,7 +357,7 @@ fn outputs_of_the_wrong_length_are_refused() {
                     let r = eval::<T, WithLogits>(
                         &p,
                         Request {
-                            loss: LossOut::Each(&mut loss),
+                            loss: LossOut::Each(ViewMut::new(&mut loss, p.shape())),
                             grad: None,
                             hess: None,
                         },
@@ -379,7 +373,7 @@ fn outputs_of_the_wrong_length_are_refused() {
                             &p,
                             Request {
                                 loss: LossOut::Sum,
-                                grad: Some((&mut g, wrt)),
+                                grad: Some((ViewMut::new(&mut g, p.shape()), wrt)),
                                 hess: None,
                             },
                         );
@@ -395,8 +389,8 @@ fn outputs_of_the_wrong_length_are_refused() {
                     let r = eval::<T, WithLogits>(
                         &p,
                         Request {
-                            loss: LossOut::Each(&mut loss),
-                            grad: Some((&mut g, Wrt::Input)),
+                            loss: LossOut::Each(ViewMut::new(&mut loss, p.shape())),
+                            grad: Some((ViewMut::new(&mut g, p.shape()), Wrt::Input)),
                             hess: None,
                         },
                     );
@@ -423,6 +417,19 @@ fn element_count_overflow_is_refused() {
     });
 }
 
+/// The slots the four broadcast operands take in a plan.
+const OPERAND_SLOTS: [Slot; 4] = [Slot::Weight, Slot::PosWeight, Slot::GradOutput, Slot::Mask];
+
+/// A plan of the four broadcast operands (weight, pos_weight, grad_output, mask) over `shape`.
+fn operand_plan<T>(shape: &[usize], ops: [&Operand<'_, T>; 4]) -> Result<Plan, KernelError> {
+    let names = ["weight", "pos_weight", "grad_output", "mask"];
+    let mut arrays: [Option<Geometry<'_>>; SLOTS] = Default::default();
+    for ((slot, op), name) in OPERAND_SLOTS.iter().zip(ops).zip(names) {
+        arrays[*slot as usize] = Geometry::of(name, op);
+    }
+    Plan::new(shape, &arrays)
+}
+
 /// `Plan` walks any index range as runs that cover it in order, and along each run every operand
 /// is at the element an independent broadcast puts there.
 #[test]
@@ -444,23 +451,18 @@ fn plan_runs_cover_ranges_with_the_right_offsets() {
                     .zip(&datas)
                     .map(|(o, d)| match o {
                         None => Operand::Const(1.0),
-                        Some(s) => Operand::Array { data: d, shape: s },
+                        Some(s) => Operand::array(d, s),
                     })
                     .collect();
-                let plan = fastbce::broadcast::Plan::new(
-                    shape,
-                    [
-                        ("weight", &ops[0]),
-                        ("pos_weight", &ops[1]),
-                        ("grad_output", &ops[2]),
-                        ("mask", &ops[3]),
-                    ],
-                )
-                .expect("a valid broadcast");
+                let plan = operand_plan(shape, [&ops[0], &ops[1], &ops[2], &ops[3]])
+                    .expect("a valid broadcast");
                 assert_eq!(plan.len(), n);
                 assert_eq!(plan.is_empty(), n == 0);
-                let inner = plan.inner_strides();
-                assert!(inner.iter().all(|&s| s <= 1), "inner strides {inner:?}");
+                let inner = plan.inner_steps();
+                assert!(
+                    inner.iter().all(|&s| s == 0 || s == 1),
+                    "inner steps {inner:?}"
+                );
                 let mut ranges = vec![(0, n), (0, 0), (n / 2, n), (n / 3, (n / 3 + 1).min(n))];
                 for step in [1, 7, 13] {
                     ranges.extend((0..n).step_by(step).map(|s| (s, (s + step).min(n))));
@@ -473,7 +475,8 @@ fn plan_runs_cover_ranges_with_the_right_offsets() {
                         for j in 0..len {
                             for k in 0..4 {
                                 let Some(own) = &owns[k] else { continue };
-                                let got = offsets[k] + j * inner[k];
+                                let slot = OPERAND_SLOTS[k] as usize;
+                                let got = offsets[slot] + j * inner[slot] as usize;
                                 let want = broadcast_index(shape, own, position + j);
                                 assert_eq!(
                                     got,
@@ -503,24 +506,14 @@ fn plan_positions_past_two_to_the_32() {
     let cols = (1usize << 31) + 5;
     let shape = [3usize, cols];
     let column = [10.0f32, 20.0, 30.0];
-    let weight = Operand::Array {
-        data: &column,
-        shape: &[3, 1],
-    };
+    let weight = Operand::array(&column, &[3, 1]);
     let one = Operand::Const(1.0f32);
-    let plan = fastbce::broadcast::Plan::new(
-        &shape,
-        [
-            ("weight", &weight),
-            ("pos_weight", &one),
-            ("grad_output", &one),
-            ("mask", &one),
-        ],
-    )
-    .expect("a column weight broadcasts");
+    let plan =
+        operand_plan(&shape, [&weight, &one, &one, &one]).expect("a column weight broadcasts");
+    let w = Slot::Weight as usize;
     assert_eq!(plan.len(), 3 * cols);
     assert_eq!(
-        plan.inner_strides()[0],
+        plan.inner_steps()[w],
         0,
         "the column weight is constant along a row"
     );
@@ -528,14 +521,14 @@ fn plan_positions_past_two_to_the_32() {
     let start = (1usize << 32) + 11;
     let mut runs = Vec::new();
     plan.for_each_run(start, start + 100, |position, len, offsets| {
-        runs.push((position, len, offsets[0]))
+        runs.push((position, len, offsets[w]))
     });
     assert_eq!(runs, vec![(start, 100, 2)]);
     // A range that crosses from row 1 into row 2.
     let cross = 2 * cols - 3;
     let mut runs = Vec::new();
     plan.for_each_run(cross, cross + 7, |position, len, offsets| {
-        runs.push((position, len, offsets[0]))
+        runs.push((position, len, offsets[w]))
     });
     assert_eq!(runs, vec![(cross, 3, 1), (2 * cols, 4, 2)]);
 }

@@ -1,0 +1,542 @@
+"""Argument semantics, once: what the functions, the classes, the accumulator and ``fastbce.dask``
+mean by their arguments, settled here and handed to the native kernels in one call
+(``_core.losses``, ``loss_total``, ``gradient`` or ``grad_hess``, by job; the arguments are passed
+positionally, each a variable named as the parameter, since keyword arguments cost a dictionary
+per call).
+
+What lives here is what needs NumPy or Python: converting array-likes (``np.asarray``), dtype
+promotion (float16 computed in float32), PyTorch's argument semantics (reductions and the legacy
+``size_average``/``reduce``, ``wrt``, the upstream gradient of a mean), and the pipeline keywords
+(``mask``, ``label_smoothing``, ``axis``/``keepdims``, ``out``). Shapes, broadcasting, lengths,
+memory overlap and the range of probabilities are the kernels' to check (``docs/DESIGN.md``,
+"Checks"); their errors are ``ValueError``s that name the argument.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from . import _core
+
+REDUCTIONS = ("none", "mean", "sum", "weighted_mean")
+_REDUCTION_SET = frozenset(REDUCTIONS)
+MEANS = ("mean", "weighted_mean")
+WRT = ("input", "target")
+
+# Dtype kinds fastbce computes with: bool, signed and unsigned integers, floating point.
+_REAL_KINDS = "biuf"
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_BOOL = np.dtype(np.bool_)
+
+
+# --------------------------------------------------------------------------------------------
+# Scalar arguments
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, (numbers.Integral, np.integer)) and value in (0, 1)
+    ):
+        return bool(value)
+    raise TypeError(f"{name} must be True, False or None, got {value!r}")
+
+
+def legacy_reduction(size_average: Any, reduce: Any, stacklevel: int) -> str:
+    """PyTorch's ``_Reduction.legacy_get_string``: ``None`` counts as true, and a UserWarning names
+    the ``reduction`` to use instead."""
+    size_average = True if size_average is None else _flag("size_average", size_average)
+    reduce = True if reduce is None else _flag("reduce", reduce)
+    if size_average and reduce:
+        reduction = "mean"
+    elif reduce:
+        reduction = "sum"
+    else:
+        reduction = "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return reduction
+
+
+def check_reduction(reduction: Any) -> str:
+    if reduction.__class__ is not str or reduction not in _REDUCTION_SET:
+        raise ValueError(
+            f"{reduction!r} is not a valid value for reduction; "
+            "expected 'none', 'mean', 'sum' or 'weighted_mean'"
+        )
+    return reduction
+
+
+def resolve_reduction(size_average: Any, reduce: Any, reduction: Any, stacklevel: int) -> str:
+    """The effective reduction: the legacy arguments, when given, override ``reduction``."""
+    if size_average is None and reduce is None:
+        return check_reduction(reduction)
+    return legacy_reduction(size_average, reduce, stacklevel + 1)
+
+
+def check_wrt(wrt: Any) -> str:
+    if wrt.__class__ is not str or wrt not in WRT:
+        raise ValueError(f"wrt must be 'input' or 'target', got {wrt!r}")
+    return wrt
+
+
+def check_label_smoothing(value: Any) -> float:
+    """ε of label smoothing: a real number in [0, 1)."""
+    if value.__class__ is float and 0.0 <= value < 1.0:
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"label_smoothing must be a real number in [0, 1), got {value!r}")
+    eps = float(value)
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1), got {value!r}")
+    return eps
+
+
+def check_keepdims(keepdims: Any) -> bool:
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise TypeError(f"keepdims must be True or False, got {keepdims!r}")
+    return bool(keepdims)
+
+
+def check_axis(axis: Any, reduction: str, ndim: int, keepdims: bool) -> Optional[Tuple[int, ...]]:
+    """The axes a mean or sum runs over, as non-negative ints (NumPy's conventions: negative axes
+    count from the end, a tuple names several, none may repeat; ``keepdims`` alone means every
+    axis), or ``None`` for a reduction over everything."""
+    if axis is None and not keepdims:
+        return None
+    if reduction == "none":
+        what = "axis" if axis is not None else "keepdims"
+        raise ValueError(
+            f"{what} is given but reduction='none' reduces nothing; use 'mean', 'sum' or 'weighted_mean'"
+        )
+    if axis is None:
+        return tuple(range(ndim))
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    if not all(
+        isinstance(a, (numbers.Integral, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in axes
+    ):
+        raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
+    normalized = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of bounds for an input with {ndim} dimensions")
+        normalized.append(int(a) % ndim)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"axis {axis!r} names an axis more than once")
+    return tuple(normalized)
+
+
+def scalar_grad_output(grad_output: Any, reduction: str) -> float:
+    """The upstream gradient of a mean or sum: one real number."""
+    if grad_output.__class__ is float or grad_output.__class__ is int:
+        return float(grad_output)
+    array = real_array("grad_output", grad_output)
+    if array.ndim != 0:
+        raise ValueError(f"grad_output must be a scalar for reduction={reduction!r}, got shape {array.shape}")
+    return float(array)
+
+
+# --------------------------------------------------------------------------------------------
+# Arrays and dtypes
+
+
+def real_array(name: str, value: Any) -> np.ndarray:
+    """``np.asarray(value)``, refusing what is not real numbers with an error naming the argument."""
+    if value is None:
+        raise TypeError(f"{name} must be an array of real numbers, not None")
+    try:
+        array = value if type(value) is np.ndarray else np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name} could not be converted to an array: {e}") from None
+    if array.dtype.kind not in _REAL_KINDS:
+        raise TypeError(
+            f"{name} must hold real numbers (bool, integer or floating point), got dtype {array.dtype}"
+        )
+    return array
+
+
+# (input dtype, target dtype) -> (result dtype, compute dtype)
+_PROMOTIONS: Dict[Tuple[np.dtype, np.dtype], Tuple[np.dtype, np.dtype]] = {}
+
+
+def dtypes(input: np.dtype, target: np.dtype) -> Tuple[np.dtype, np.dtype]:
+    """(result dtype, compute dtype). The result is NumPy's promotion of input and target, made
+    floating (bool/integer -> float64); float32 and float64 compute natively, narrower floats in
+    float32 and wider ones in float64."""
+    key = (input, target)
+    known = _PROMOTIONS.get(key)
+    if known is not None:
+        return known
+    for name, dtype in (("input", input), ("target", target)):
+        if dtype.kind not in _REAL_KINDS:
+            raise TypeError(
+                f"{name} must hold real numbers (bool, integer or floating point), got dtype {dtype}"
+            )
+    result = np.result_type(input, target)
+    if result.kind != "f":
+        result = _F64
+    compute = result if result in (_F32, _F64) else (_F32 if result.itemsize < 4 else _F64)
+    _PROMOTIONS[key] = (result, compute)
+    return result, compute
+
+
+def _in(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The array in the compute dtype (native byte order): itself when it is already."""
+    return array if array.dtype is dtype else np.asarray(array, dtype=dtype)
+
+
+def operand(name: str, value: Any, compute: np.dtype) -> np.ndarray:
+    """weight, pos_weight or an upstream gradient array, in the compute dtype."""
+    return _in(real_array(name, value), compute)
+
+
+def mask_array(mask: Any) -> np.ndarray:
+    try:
+        array = mask if type(mask) is np.ndarray else np.asarray(mask)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"mask could not be converted to an array: {e}") from None
+    if array.dtype != _BOOL:
+        raise TypeError(f"mask must be a boolean array, got dtype {array.dtype}")
+    return array
+
+
+def prepare(
+    logits: bool, input: Any, target: Any, weight: Any, pos_weight: Any, mask: Any, label_smoothing: Any
+) -> Tuple[np.ndarray, np.ndarray, Any, Any, Any, float, np.dtype]:
+    """A call's arrays and smoothing as the kernels take them:
+    ``(input, target, weight, pos_weight, mask, label_smoothing, result dtype)``."""
+    x = input if type(input) is np.ndarray else real_array("input", input)
+    y = target if type(target) is np.ndarray else real_array("target", target)
+    result, compute = dtypes(x.dtype, y.dtype)
+    if x.dtype is not compute:
+        x = np.asarray(x, dtype=compute)
+    if y.dtype is not compute:
+        y = np.asarray(y, dtype=compute)
+    if weight is not None:
+        weight = operand("weight", weight, compute)
+    if pos_weight is not None:
+        pos_weight = operand("pos_weight", pos_weight, compute)
+    if mask is not None:
+        mask = mask_array(mask)
+    return x, y, weight, pos_weight, mask, check_label_smoothing(label_smoothing), result
+
+
+def check_out(name: str, out: Any, result: np.dtype) -> np.ndarray:
+    """A caller's output array: a NumPy array of the result dtype (its shape, writeability and
+    memory are the kernels' to check)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(out).__name__}")
+    if out.dtype != result:
+        raise TypeError(f"{name} has dtype {out.dtype}, expected the result dtype {result}")
+    return out
+
+
+def outs(names: Tuple[str, ...], out: Any, result: np.dtype) -> Tuple[Optional[np.ndarray], ...]:
+    """``out`` as one checked array (or None) per name: one array for one name, else a tuple."""
+    if out is None:
+        return (None,) * len(names)
+    if len(names) == 1:
+        given: Tuple[Any, ...] = (out,)
+    elif isinstance(out, tuple) and len(out) == len(names):
+        given = out
+    else:
+        raise TypeError(f"out must be a tuple of {len(names)} arrays (or None) for ({', '.join(names)})")
+    return tuple(None if a is None else check_out("out", a, result) for a in given)
+
+
+def _destination(out: Optional[np.ndarray], compute: np.dtype) -> Optional[np.ndarray]:
+    """Where the kernels write an output: the caller's array, or one of its shape in the compute
+    dtype when the result dtype is narrower (float16), copied into it afterwards."""
+    if out is None or out.dtype == compute:
+        return out
+    return np.empty(out.shape, dtype=compute)
+
+
+def _finish(written: np.ndarray, out: Optional[np.ndarray], result: np.dtype) -> np.ndarray:
+    """An output as returned: the caller's array, or the kernels' in the result dtype (narrowing to
+    float16 rounds what is too large to inf, as NumPy's float16 arithmetic would)."""
+    if out is not None:
+        if written is not out:
+            with np.errstate(over="ignore"):
+                np.copyto(out, written, casting="same_kind")
+        return out
+    if written.dtype == result:
+        return written
+    with np.errstate(over="ignore"):
+        return written.astype(result)
+
+
+# The largest finite value of each result dtype: a float beyond it becomes inf, as NumPy's own
+# float16 and float32 arithmetic would make it, without the overflow warning of a cast.
+_LARGEST: Dict[np.dtype, float] = {}
+
+
+def _scalar(value: float, result: np.dtype) -> Any:
+    largest = _LARGEST.get(result)
+    if largest is None:
+        largest = _LARGEST[result] = float(np.finfo(result).max)
+    if -largest <= value <= largest:
+        return result.type(value)
+    with np.errstate(over="ignore"):
+        return result.type(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Reductions
+
+
+def divisor(reduction: str, x: np.ndarray, weight: Any, mask: Any) -> Any:
+    """What a mean divides by: the number of elements the mask keeps, or for ``weighted_mean`` the
+    float64 sum of their weights (the mean when there is no weight). ``None`` for a sum."""
+    if reduction == "sum" or reduction == "none":
+        return None
+    if reduction == "mean" or weight is None:
+        return x.size if mask is None else _core.kept(x, None, mask)[0]
+    return _core.kept(x, weight, mask)[1]
+
+
+def mean_of(total: float, divisor: Any) -> float:
+    """A sum divided by its divisor; NaN for an empty mean, all masked out, or zero total weight,
+    like ``np.mean([])``."""
+    return total / divisor if divisor else float("nan")
+
+
+def scale_of(grad_output: float, divisor: Any) -> float:
+    """What each element's gradient of a mean is scaled by: ``grad_output / divisor``, or 0 where
+    no element counts."""
+    if divisor is None:
+        return grad_output
+    return grad_output / divisor if divisor else 0.0
+
+
+def totals(
+    logits: bool, input: Any, target: Any, weight: Any, pos_weight: Any, mask: Any, label_smoothing: Any
+) -> Tuple[float, int, float]:
+    """One batch's float64 loss sum, the number of elements it counts and their total weight: what
+    the streaming accumulator adds up."""
+    x, y, w, pw, m, eps, _ = prepare(logits, input, target, weight, pos_weight, mask, label_smoothing)
+    total = _core.loss_total(x, y, logits, w, pw, m, eps)
+    count, weight_sum = _core.kept(x, w, m) if (w is not None or m is not None) else (x.size, x.size)
+    return total, int(count), float(weight_sum)
+
+
+def reduced_shape(shape: Tuple[int, ...], axes: Tuple[int, ...], keepdims: bool) -> Tuple[int, ...]:
+    """The shape of a reduction over ``axes``, as NumPy's ``sum(axis=..., keepdims=...)`` gives it."""
+    if keepdims:
+        return tuple(1 if d in axes else n for d, n in enumerate(shape))
+    return tuple(n for d, n in enumerate(shape) if d not in axes)
+
+
+def divisor_terms(reduction: str, shape: Tuple[int, ...], weight: Any, mask: Any, compute: Any) -> Any:
+    """What each element adds to a mean's divisor, at the input's shape: 1 where the mask keeps it
+    (``True``), for ``weighted_mean`` its weight in the compute dtype (0 where left out); ``None``
+    when every element adds 1 (no mask, no weighted mean)."""
+    if reduction == "mean" or weight is None:
+        return None if mask is None else np.broadcast_to(mask, shape)
+    weights = np.broadcast_to(np.asarray(weight, dtype=compute), shape)
+    return weights if mask is None else np.where(mask, weights, compute.type(0))
+
+
+def axis_divisor(
+    reduction: str, shape: Tuple[int, ...], axes: Tuple[int, ...], weight: Any, mask: Any
+) -> Any:
+    """A mean's divisor per output element of a reduction over ``axes`` (``keepdims`` shape)."""
+    if reduction == "sum":
+        return None
+    compute = _F64 if weight is None else np.asarray(weight).dtype
+    terms = divisor_terms(reduction, shape, weight, mask, compute)
+    if terms is None:
+        return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    dtype = np.int64 if terms.dtype == _BOOL else np.float64
+    return np.sum(terms, axis=axes, keepdims=True, dtype=dtype)
+
+
+def factor(grad_output: np.ndarray, divisor: Any) -> np.ndarray:
+    """``grad_output / divisor`` per output element, 0 where the divisor is 0 (nothing counted)."""
+    if divisor is None:
+        return grad_output
+    return np.divide(
+        grad_output,
+        divisor,
+        out=np.zeros(np.broadcast_shapes(np.shape(grad_output), np.shape(divisor))),
+        where=np.asarray(divisor) != 0,
+    )
+
+
+def check_axis_grad_output(
+    grad_output: Any, shape: Tuple[int, ...], axes: Tuple[int, ...], keepdims: bool
+) -> Any:
+    """The upstream gradient of a reduction over ``axes``, an array broadcastable to the reduced
+    shape (checked with the kernels' rule)."""
+    go = real_array("grad_output", grad_output) if type(grad_output) is not np.ndarray else grad_output
+    reduced = list(reduced_shape(shape, axes, keepdims))
+    _core.check_broadcast("grad_output", list(go.shape), reduced, "the reduced shape")
+    return go
+
+
+def axis_factor(
+    grad_output: Any, shape: Tuple[int, ...], axes: Tuple[int, ...], keepdims: bool, divisor: Any
+) -> np.ndarray:
+    """Each element's upstream gradient for a reduction over ``axes``: ``grad_output`` over the
+    reduced shape, divided by the per-output divisor (0 where it is 0), with the reduced axes kept
+    (length 1) so that it broadcasts over the input."""
+    go = check_axis_grad_output(grad_output, shape, axes, keepdims)
+    go = np.broadcast_to(go.astype(np.float64, copy=False), reduced_shape(shape, axes, keepdims))
+    if not keepdims:
+        go = np.expand_dims(go, axes)
+    return factor(go, divisor)
+
+
+def reduce_axes(
+    losses: np.ndarray, axes: Tuple[int, ...], keepdims: bool, divisor: Any, result: np.dtype
+) -> Any:
+    """Sums (in float64) or means of per-element losses over ``axes``, shaped as NumPy's
+    ``sum(axis=..., keepdims=...)`` would shape them."""
+    total = divide(np.sum(losses, axis=axes, keepdims=True, dtype=np.float64), divisor, result)
+    if not keepdims:
+        total = np.squeeze(total, axis=axes)
+    return total[()] if total.ndim == 0 else total
+
+
+def divide(total: Any, divisor: Any, result: np.dtype) -> np.ndarray:
+    """Sums divided by their divisors (none for a sum), in the result dtype; 0 / 0 is NaN, like an
+    empty mean."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        values = total if divisor is None else total / divisor
+        return np.asarray(values).astype(result)
+
+
+# --------------------------------------------------------------------------------------------
+# The calls
+
+
+def loss(
+    logits: bool,
+    input: Any,
+    target: Any,
+    weight: Any,
+    pos_weight: Any,
+    reduction: str,
+    mask: Any,
+    label_smoothing: Any,
+    axis: Any,
+    keepdims: Any,
+    out: Any,
+) -> Any:
+    """A loss call (``reduction`` already resolved)."""
+    x, y, w, pw, m, eps, result = prepare(logits, input, target, weight, pos_weight, mask, label_smoothing)
+    axes = (
+        None
+        if axis is None and keepdims is False
+        else check_axis(axis, reduction, x.ndim, check_keepdims(keepdims))
+    )
+    if reduction != "none" or axes is not None:
+        if out is not None:
+            raise ValueError(f"out receives per-element losses; it needs reduction='none', not {reduction!r}")
+        if axes is None:
+            div = 1 if reduction == "sum" else divisor(reduction, x, w, m)
+            # The kernels round `sum / div` once to the compute dtype; a narrower result dtype
+            # takes the float64 value, so that it too is rounded once.
+            exact = result == x.dtype
+            value = _core.loss_total(x, y, logits, w, pw, m, eps, div if exact else None)
+            return value if exact else _scalar(mean_of(value, div), result)
+    given = outs(("out",), out, result)[0]
+    losses = _core.losses(x, y, logits, w, pw, m, eps, _destination(given, x.dtype))
+    if axes is None:
+        return _finish(losses, given, result)
+    div = axis_divisor(reduction, x.shape, axes, w, m)
+    return reduce_axes(losses, axes, bool(keepdims), div, result)
+
+
+def gradient(
+    logits: bool,
+    want_loss: bool,
+    input: Any,
+    target: Any,
+    weight: Any,
+    pos_weight: Any,
+    reduction: Any,
+    grad_output: Any,
+    wrt: Any,
+    mask: Any,
+    label_smoothing: Any,
+    axis: Any,
+    keepdims: Any,
+    out: Any,
+) -> Tuple[Any, Any]:
+    """The gradient functions and the value-and-gradient ones: ``(loss or None, gradient)``."""
+    reduction = check_reduction(reduction)
+    wrt = check_wrt(wrt)
+    x, y, w, pw, m, eps, result = prepare(logits, input, target, weight, pos_weight, mask, label_smoothing)
+    axes = (
+        None
+        if axis is None and keepdims is False
+        else check_axis(axis, reduction, x.ndim, check_keepdims(keepdims))
+    )
+    if want_loss:
+        loss_out, grad_out = outs(("loss", "gradient"), out, result)
+        if loss_out is not None and (reduction != "none" or axes is not None):
+            raise ValueError(
+                f"out[0] receives per-element losses; it needs reduction='none', not {reduction!r}"
+            )
+    else:
+        loss_out, grad_out = None, outs(("out",), out, result)[0]
+    go_array = None
+    scale = 1.0
+    div = None
+    if axes is not None:
+        div = axis_divisor(reduction, x.shape, axes, w, m)
+        go_array = axis_factor(grad_output, x.shape, axes, bool(keepdims), div)
+    elif reduction == "none":
+        if grad_output.__class__ is float or grad_output.__class__ is int:
+            scale = float(grad_output)
+        else:
+            go = real_array("grad_output", grad_output)
+            if go.ndim == 0:
+                scale = float(go)
+            else:
+                go_array = go
+    else:
+        div = divisor(reduction, x, w, m)
+        scale = scale_of(scalar_grad_output(grad_output, reduction), div)
+    if go_array is not None:
+        go_array = _in(go_array, x.dtype)
+    each = want_loss and (reduction == "none" or axes is not None)
+    exact = result == x.dtype
+    # The native call's last arguments, named as its parameters.
+    out = _destination(grad_out, x.dtype)
+    loss = ("each" if each else "sum") if want_loss else None
+    loss_into = _destination(loss_out, x.dtype) if each else None
+    total_divisor = (1 if div is None else div) if want_loss and exact and not each else None
+    values, grad = _core.gradient(
+        x, y, logits, w, pw, m, eps, wrt, go_array, scale, out, loss, loss_into, total_divisor
+    )
+    grad = _finish(grad, grad_out, result)
+    if not want_loss:
+        return None, grad
+    if axes is not None:
+        return reduce_axes(values, axes, bool(keepdims), div, result), grad
+    if each:
+        return _finish(values, loss_out, result), grad
+    if exact:
+        return values, grad
+    return _scalar(values if div is None else mean_of(values, div), result), grad
+
+
+def grad_hess(
+    input: Any, target: Any, weight: Any, pos_weight: Any, mask: Any, label_smoothing: Any, out: Any
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-element gradient and hessian of the with-logits loss with respect to the logits."""
+    x, y, w, pw, m, eps, result = prepare(True, input, target, weight, pos_weight, mask, label_smoothing)
+    grad_out, hess_out = outs(("grad", "hess"), out, result)
+    grad, hess = _core.grad_hess(
+        x, y, w, pw, m, eps, _destination(grad_out, x.dtype), _destination(hess_out, x.dtype)
+    )
+    return _finish(grad, grad_out, result), _finish(hess, hess_out, result)

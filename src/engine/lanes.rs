@@ -1,0 +1,284 @@
+//! What the block loop reads its operands through, and the small loops around it: lane-wise sums
+//! in a fixed order, masks, the hard-label test.
+
+use std::mem::MaybeUninit;
+
+use crate::element::Element;
+
+/// Elements summed in separate accumulators, so that the sum vectorises without reordering.
+pub(super) const LANES: usize = 16;
+/// Elements per block of the hot loop: a few vectors' worth, kept in L1.
+pub(super) const BLOCK: usize = 256;
+
+/// An operand over a window: one value, or one per element.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Run<'s, T> {
+    Const(T),
+    Slice(&'s [T]),
+}
+
+impl<'s, T: Copy> Run<'s, T> {
+    #[inline(always)]
+    pub(super) fn window(self, start: usize, len: usize) -> Run<'s, T> {
+        match self {
+            Run::Const(v) => Run::Const(v),
+            Run::Slice(s) => Run::Slice(&s[start..start + len]),
+        }
+    }
+}
+
+/// Converts between the storage type and a compute type (a no-op when they are the same).
+#[inline(always)]
+pub(super) fn cast<A: Element, B: Element>(v: A) -> B {
+    B::from_f64(v.to_f64())
+}
+
+/// An operand along a run, as the block loop reads it: a type per kind, so that each kernel is
+/// compiled for the kinds it is given.
+pub(super) trait Lane<T>: Copy {
+    fn at<R: Element>(self, i: usize) -> R;
+    /// The operand over `len` elements from `start`.
+    fn window(self, start: usize, len: usize) -> Self;
+}
+
+/// One value for every element.
+#[derive(Clone, Copy)]
+pub(super) struct Splat<T>(pub T);
+
+impl<T: Element> Lane<T> for Splat<T> {
+    #[inline(always)]
+    fn at<R: Element>(self, _: usize) -> R {
+        cast(self.0)
+    }
+    #[inline(always)]
+    fn window(self, _: usize, _: usize) -> Self {
+        self
+    }
+}
+
+impl<T: Element> Lane<T> for &[T] {
+    #[inline(always)]
+    fn at<R: Element>(self, i: usize) -> R {
+        cast(self[i])
+    }
+    #[inline(always)]
+    fn window(self, start: usize, len: usize) -> Self {
+        &self[start..start + len]
+    }
+}
+
+/// Constant or slice, chosen per element: one kernel for every kind of operand, where speed does
+/// not matter (the reference level).
+impl<T: Element> Lane<T> for Run<'_, T> {
+    #[inline(always)]
+    fn at<R: Element>(self, i: usize) -> R {
+        match self {
+            Run::Const(v) => cast(v),
+            Run::Slice(s) => cast(s[i]),
+        }
+    }
+    #[inline(always)]
+    fn window(self, start: usize, len: usize) -> Self {
+        Run::window(self, start, len)
+    }
+}
+
+/// The per-call scalars of the block loop.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Params {
+    /// The upstream gradient's scalar factor.
+    pub scale: f64,
+    /// Label smoothing as `y k + h`: `k = 1 - ε` and `h = ε / 2`, each rounded to the storage type.
+    pub keep: f64,
+    pub half: f64,
+    pub smoothing: bool,
+}
+
+impl Params {
+    pub(super) fn new<T: Element>(scale: f64, smoothing: f64) -> Self {
+        let round = |v: f64| T::from_f64(v).to_f64();
+        Params {
+            scale,
+            keep: round(1.0 - smoothing),
+            half: round(smoothing / 2.0),
+            smoothing: smoothing != 0.0,
+        }
+    }
+}
+
+/// A smoothed target, `y k + h` fused in `f64` (one rounding), then rounded to the storage type:
+/// the same operations at every level and in every kernel (`mul_add` is correctly rounded with
+/// or without hardware FMA), so every path sees the same smoothed target.
+#[inline(always)]
+pub(super) fn smoothed<T: Element>(y: T, params: &Params) -> T {
+    T::from_f64(y.to_f64().mul_add(params.keep, params.half))
+}
+
+/// Whether every target of a block is 0 or 1. `y (1 - y)` is zero exactly for those (and -0):
+/// for any other `y`, finite or not, it is not, subnormal `y` and `y` next to 1 included. Three
+/// operations per vector and an integer OR, which vectorises where a `bool` reduction may not.
+#[inline(always)]
+pub(super) fn hard_labels<T: Element>(y: &[T]) -> bool {
+    let mut soft = T::Bits::default();
+    for &v in y {
+        soft = soft | (v * (T::ONE - v)).magnitude_bits();
+    }
+    soft == T::Bits::default()
+}
+
+/// Scratch space for one block, written before it is read: a block's buffers cost nothing to set
+/// up (zeroing them took a fifth of a small call).
+pub(super) struct Scratch<T>([MaybeUninit<T>; BLOCK]);
+
+impl<T: Copy> Scratch<T> {
+    #[inline(always)]
+    pub(super) fn new() -> Self {
+        Scratch([MaybeUninit::uninit(); BLOCK])
+    }
+
+    /// Writes `f(i)` to the first `m` elements and returns them.
+    #[inline(always)]
+    pub(super) fn fill(&mut self, m: usize, mut f: impl FnMut(usize) -> T) -> &mut [T] {
+        let slots = &mut self.0[..m];
+        for (i, slot) in slots.iter_mut().enumerate() {
+            slot.write(f(i));
+        }
+        // SAFETY: the first `m` elements were just written.
+        unsafe { std::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<T>(), m) }
+    }
+}
+
+/// Adds `values` lane-wise into `acc`: value `i` to lane `i % LANES`, in order.
+#[inline(always)]
+pub(super) fn add_lanes<S: Element>(acc: &mut [f64; LANES], values: &[S]) {
+    let groups = values.chunks_exact(LANES);
+    let tail = groups.remainder();
+    for group in groups {
+        for (a, &v) in acc.iter_mut().zip(group) {
+            *a += v.to_f64();
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(tail) {
+        *a += v.to_f64();
+    }
+}
+
+/// The sum of the lanes, pairwise in a fixed order. Not inlined: where the kernel's loop could see
+/// this reduction, LLVM kept the accumulators as 128-bit pairs to match its shape, so that adding a
+/// block took two 128-bit adds and an extract per four elements instead of one 256-bit add.
+#[inline(never)]
+pub(super) fn combine_lanes(mut acc: [f64; LANES]) -> f64 {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for lane in 0..width {
+            acc[lane] += acc[lane + width];
+        }
+    }
+    acc[0]
+}
+
+/// Zeroes what a block wrote for the elements its mask leaves out (empty slices are outputs the
+/// call did not ask for). Outside the formula, so that an absent mask costs one comparison per
+/// block; the masking loops themselves are compiled once per type, not into every kernel.
+#[inline(always)]
+pub(super) fn apply_mask<T: Element, S: Element>(
+    mask: Run<'_, bool>,
+    outputs: (&mut [T], &mut [T], &mut [T], &mut [S]),
+) {
+    if !matches!(mask, Run::Const(true)) {
+        mask_block(mask, outputs)
+    }
+}
+
+#[inline(never)]
+fn mask_block<T: Element, S: Element>(
+    mask: Run<'_, bool>,
+    (loss, grad, hess, sums): (&mut [T], &mut [T], &mut [T], &mut [S]),
+) {
+    match mask {
+        Run::Const(true) => {}
+        Run::Const(false) => {
+            loss.fill(T::ZERO);
+            grad.fill(T::ZERO);
+            hess.fill(T::ZERO);
+            sums.fill(S::ZERO);
+        }
+        Run::Slice(keep) => {
+            for out in [loss, grad, hess] {
+                for (v, &k) in out.iter_mut().zip(keep) {
+                    *v = if k { *v } else { T::ZERO };
+                }
+            }
+            for (v, &k) in sums.iter_mut().zip(keep) {
+                *v = if k { *v } else { S::ZERO };
+            }
+        }
+    }
+}
+
+/// Whether a kept element of `values` lies outside `[0, 1]` (NaN included); masked-out elements
+/// may hold anything.
+#[inline(always)]
+pub(super) fn outside_unit_interval<T: Element>(values: &[T], mask: Run<'_, bool>) -> bool {
+    // `&` and `|` rather than `&&` and `||` keep the loops branch-free, so they vectorise.
+    let outside = |v: T| !((v >= T::ZERO) & (v <= T::ONE));
+    match mask {
+        Run::Const(false) => false,
+        Run::Const(true) => values.iter().fold(false, |bad, &v| bad | outside(v)),
+        Run::Slice(keep) => values
+            .iter()
+            .zip(keep)
+            .fold(false, |bad, (&v, &k)| bad | (k & outside(v))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `hard_labels`' product test says "hard" for exactly 0, 1 and -0: any other target in the
+    /// block, however close to 0 or 1 or however large, makes the block soft (a wrong "hard"
+    /// would skip the compensated gradient that soft labels need).
+    #[test]
+    fn hard_labels_are_exactly_zero_and_one() {
+        fn check<T: Element + std::fmt::Debug>(near: &[f64]) {
+            let hard: Vec<T> = [0.0, 1.0, -0.0, 1.0, 0.0]
+                .iter()
+                .map(|&v| T::from_f64(v))
+                .collect();
+            assert!(hard_labels(&hard));
+            let specials = [
+                0.5,
+                2.0,
+                -1.0,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                f64::MAX,
+                -f64::MAX,
+            ];
+            for &odd in near.iter().chain(&specials) {
+                let mut block = hard.clone();
+                block[2] = T::from_f64(odd);
+                assert!(!hard_labels(&block), "{odd:e} taken as hard");
+            }
+        }
+        let tiny32 = f64::from(f32::from_bits(1));
+        check::<f32>(&[
+            tiny32,
+            -tiny32,
+            1.0 - 2f64.powi(-24),
+            1.0 + 2f64.powi(-23),
+            f64::from(f32::MIN_POSITIVE),
+        ]);
+        let tiny64 = f64::from_bits(1);
+        check::<f64>(&[
+            tiny64,
+            -tiny64,
+            1.0 - 2f64.powi(-53),
+            1.0 + 2f64.powi(-52),
+            f64::MIN_POSITIVE,
+        ]);
+    }
+}

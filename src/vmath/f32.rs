@@ -1,0 +1,262 @@
+//! The `f32` functions (see the module documentation for their methods and accuracy).
+
+use super::{log_specials_f32, mla32};
+
+/// `1.5 * 2^23`: adding it rounds an `f32` of magnitude below `2^22` to an integer.
+const SHIFT_F32: f32 = 12_582_912.0;
+/// `ln 2` in two parts for the range reduction of `exp`; `k * EXP_LN2_HI_F32` is exact for
+/// `|k| < 2^9` (the high part has 15 significant bits).
+const EXP_LN2_HI_F32: f32 = 0.693_145_75;
+const EXP_LN2_LO_F32: f32 = 1.428_606_8e-6;
+/// `exp(r) = 1 + r + r^2 (E0 + E1 r + ... + E5 r^5)` on `|r| <= 1.02 ln2 / 2`, relative error
+/// `8e-10` (Chebyshev fit).
+const E_F32: [f32; 6] = [
+    0.5,
+    0.166_666_67,
+    0.041_666_448,
+    0.008_333_309,
+    0.001_393_545_2,
+    0.000_198_929_92,
+];
+/// Below this `exp(x)` rounds to 0 (`exp(-104) < 2^-150`); above the other bound it overflows.
+const EXP_MIN_F32: f32 = -104.0;
+const EXP_MAX_F32: f32 = 89.0;
+
+/// `ln 2` in two parts for `log`: `k * LOG_LN2_HI_F32` is exact for `|k| < 2^7` (fdlibm).
+const LOG_LN2_HI_F32: f32 = 0.693_138_1;
+const LOG_LN2_LO_F32: f32 = 9.058_001e-6;
+/// fdlibm's `Lg1..Lg4` (k_logf.h): `|(log(1+s) - log(1-s))/s - 2 - R(s^2)| < 2^-34.24`.
+const LG_F32: [f32; 4] = [0.666_666_6, 0.400_009_72, 0.284_987_87, 0.242_790_79];
+
+/// `exp(x)` for `x <= 0`, within 1 ulp, subnormal results included (`exp(-inf) = 0`,
+/// `exp(-0) = 1`, NaN -> NaN; results below `2^-150` are 0). Also correct for `0 < x`, overflowing
+/// to `+inf`.
+#[inline(always)]
+pub fn exp_neg_f32<const FMA: bool>(x: f32) -> f32 {
+    // Clamp (NaN stays NaN: both comparisons are false).
+    let x = if x < EXP_MIN_F32 { EXP_MIN_F32 } else { x };
+    let x = if x > EXP_MAX_F32 { EXP_MAX_F32 } else { x };
+    // k = round(x / ln2): `kh` holds SHIFT + k exactly, `kf` is k.
+    let kh = mla32::<FMA>(x, std::f32::consts::LOG2_E, SHIFT_F32);
+    let kf = kh - SHIFT_F32;
+    // r = x - k ln2 = r_hi + r_lo, r_hi exact (k EXP_LN2_HI_F32 is exact, and so is the difference,
+    // by Sterbenz's lemma).
+    let r_hi = mla32::<FMA>(kf, -EXP_LN2_HI_F32, x);
+    let r_lo = kf * -EXP_LN2_LO_F32;
+    let r = r_hi + r_lo;
+    // Estrin: P = (E0 + E1 r) + r^2 ((E2 + E3 r) + r^2 (E4 + E5 r)).
+    let r2 = r * r;
+    let p01 = mla32::<FMA>(E_F32[1], r, E_F32[0]);
+    let p23 = mla32::<FMA>(E_F32[3], r, E_F32[2]);
+    let p45 = mla32::<FMA>(E_F32[5], r, E_F32[4]);
+    let p = mla32::<FMA>(r2, mla32::<FMA>(r2, p45, p23), p01);
+    // exp(r) = (1 + r_hi) + (r_lo + r^2 P), with the rounding error of 1 + r_hi recovered exactly
+    // (Fast2Sum), so that the result is rounded essentially once.
+    let a = 1.0 + r_hi;
+    let a_err = (1.0 - a) + r_hi;
+    let e = a + (a_err + mla32::<FMA>(r2, p, r_lo));
+    // 2^k = 2^k1 * 2^k2 with k1 = round(k / 2) (near enough), both normal, so that a subnormal
+    // result is rounded once, by the last multiply. The low mantissa bits of `SHIFT + n` are `n`,
+    // so shifting them into the exponent field gives 2^(n - bias); 2^k2 comes from the
+    // difference of the two exponent fields.
+    let h = mla32::<FMA>(x, 0.5 * std::f32::consts::LOG2_E, SHIFT_F32); // SHIFT + k1
+    let b1 = (h + 127.0).to_bits() << 23;
+    let b2 = ((kh + 254.0).to_bits() << 23).wrapping_sub(b1);
+    e * f32::from_bits(b1) * f32::from_bits(b2)
+}
+
+/// Splits a positive normal `m` into `2^k f`, `f` in `[sqrt(1/2), sqrt(2))`; returns
+/// `(g = f - 1, k)`, `g` exact (garbage for `m` not finite positive, which the callers mask).
+#[inline(always)]
+fn log_reduce_f32(m: f32) -> (f32, f32) {
+    let ix = m.to_bits().wrapping_add(0x3f80_0000 - 0x3f35_04f3);
+    let f = f32::from_bits((ix & 0x007f_ffff) + 0x3f35_04f3);
+    let kf = ((ix >> 23) as i32 - 127) as f32;
+    (f - 1.0, kf)
+}
+
+/// `k ln2 + log(1 + g) + cm` with `s = g / (2 + g)`, `z = s^2` (fdlibm's evaluation order).
+#[inline(always)]
+fn log_core_f32<const FMA: bool>(g: f32, s: f32, z: f32, kf: f32, cm: f32) -> f32 {
+    let w = z * z;
+    let t1 = w * mla32::<FMA>(w, LG_F32[3], LG_F32[1]);
+    let t2 = z * mla32::<FMA>(w, LG_F32[2], LG_F32[0]);
+    let rr = t1 + t2;
+    let hfsq = 0.5 * g * g;
+    let lo = mla32::<FMA>(kf, LOG_LN2_LO_F32, cm);
+    let t = mla32::<FMA>(s, hfsq + rr, lo);
+    mla32::<FMA>(kf, LOG_LN2_HI_F32, g - (hfsq - t))
+}
+
+/// `log1p(u) = ln(1 + u)` within 1 ulp for `u >= -1` (`log1p(-1) = -inf`, `u < -1 -> NaN`,
+/// `+inf -> +inf`, NaN -> NaN, `±0 -> ±0`; exact for tiny and subnormal `u`).
+#[inline(always)]
+pub fn log1p_f32<const FMA: bool>(u: f32) -> f32 {
+    let m = 1.0 + u;
+    // The rounding error of 1 + u, (1 + u) - m: exact while m < 2^24, because m - 1 is then exact
+    // (Sterbenz's lemma for m in [1/2, 2]; m = 1 + u exactly below 1/2; above 2, m - 1 needs no
+    // more bits than m), and beyond that too small to matter.
+    let c = u - (m - 1.0);
+    let (g, kf) = log_reduce_f32(m);
+    let s = g / (2.0 + g);
+    let r = log_core_f32::<FMA>(g, s, s * s, kf, c / m);
+    let r = log_specials_f32(m, r);
+    if u == 0.0 {
+        u
+    } else {
+        r
+    }
+}
+
+/// `ln(p)` within 1 ulp for `p >= 0`, subnormal `p` included (`ln(0) = -inf`, `ln(1) = 0`,
+/// `p < 0 -> NaN`, `+inf -> +inf`, NaN -> NaN).
+#[inline(always)]
+pub fn ln_f32<const FMA: bool>(p: f32) -> f32 {
+    const TWO_24: f32 = 16_777_216.0;
+    let tiny = p < f32::MIN_POSITIVE;
+    let x = if tiny { p * TWO_24 } else { p }; // subnormals scaled to normal
+    let (g, kf) = log_reduce_f32(x);
+    let kf = if tiny { kf - 24.0 } else { kf };
+    let s = g / (2.0 + g);
+    let r = log_core_f32::<FMA>(g, s, s * s, kf, 0.0);
+    log_specials_f32(p, r)
+}
+
+/// `log1p(u) = u + u^2 C(u)` on `[0, 1]`: `C` of degree 8 (`C(0) = -1/2`), fitted to minimise the
+/// relative error of the result with each coefficient rounded to `f32` in turn (reweighted least
+/// squares): `2^-27` of `log1p(u)`.
+const L1P_UNIT_F32: [f32; 9] = [
+    -0.5,
+    0.333_322_5,
+    -0.249_750_82,
+    0.197_742_3,
+    -0.155_692_5,
+    0.110_246_345,
+    -0.060_916_57,
+    0.021_872_832,
+    -0.003_676_900_4,
+];
+
+/// `exp(r) = 1 + r + r^2 (N0 + N1 r + ... + N4 r^4)` on `|r| <= 1.0001 ln2 / 2`: relative error
+/// `2^-28.2` (reweighted least squares, each coefficient rounded to `f32` in turn). One degree
+/// less than [`exp_neg_f32`]'s, which keeps the error of its compensated sum below the rounding.
+const E_NORMAL_F32: [f32; 5] = [
+    0.499_999_94,
+    0.166_665_21,
+    0.041_668_262,
+    0.008_368_671,
+    0.001_382_104,
+];
+
+/// `exp(x)` for `x` in `[-87, 0]`, where the result is a normal `f32`, within 1 ulp of the rounded
+/// result (1.02 ulp of the exact one): the reduction of [`exp_neg_f32`], a degree-6 polynomial,
+/// and `1 + q` rounded once (no compensated sum: this is the loss kernels' exponential, where a
+/// few operations per element count), scaled by `2^k` in one multiply. No clamping and no
+/// special values: outside that range the result is unspecified (but computing it is harmless).
+/// The kernels use it where [`crate::formulas::Formula::extreme`] has sent larger `|x|` to
+/// `f64`.
+#[inline(always)]
+pub fn exp_neg_normal_f32<const FMA: bool>(x: f32) -> f32 {
+    let kh = mla32::<FMA>(x, std::f32::consts::LOG2_E, SHIFT_F32);
+    let kf = kh - SHIFT_F32;
+    let r = mla32::<FMA>(kf, -EXP_LN2_LO_F32, mla32::<FMA>(kf, -EXP_LN2_HI_F32, x));
+    let r2 = r * r;
+    let c = &E_NORMAL_F32;
+    let p01 = mla32::<FMA>(c[1], r, c[0]);
+    let p23 = mla32::<FMA>(c[3], r, c[2]);
+    let p = mla32::<FMA>(r2, mla32::<FMA>(r2, c[4], p23), p01);
+    (1.0 + mla32::<FMA>(r2, p, r)) * pow2_f32(kh)
+}
+
+/// `2^k` from `kh = SHIFT_F32 + k` (`-126 <= k <= 127`): the low mantissa bits of `kh` are `k`.
+#[inline(always)]
+fn pow2_f32(kh: f32) -> f32 {
+    f32::from_bits(
+        kh.to_bits()
+            .wrapping_sub(SHIFT_F32.to_bits())
+            .wrapping_add(127)
+            << 23,
+    )
+}
+
+/// `exp(r) = 1 + r + r^2/2 + r^3 (E1 + E2 r + ... + E5 r^4)` on `|r| <= 1.02 ln2 / 2` with `E1`
+/// fixed at `1/6` rounded: relative error `2^-32.4` (least-squares fit refined to minimax).
+const E_SPLIT_F32: [f32; 5] = [
+    0.166_666_67,
+    0.041_666_47,
+    0.008_333_319,
+    0.001_393_474_2,
+    0.000_198_478_7,
+];
+
+/// `exp(x)` for `x` in `[-87, 0]` as an unevaluated sum `hi + lo` (`|lo| <= ulp(hi) / 2`) with a
+/// relative error below `2^-29.5` (measured, every `f32` in `[-70, 0]`; `lo` turns subnormal
+/// below that, its absolute error staying below `2^-149`): `hi` is `exp(x)` within 1 ulp, `lo`
+/// what rounding it lost, for arithmetic that needs `exp` to more than `f32` precision (the
+/// input gradient, whose two terms cancel). Needs `FMA` for its exact products; without it `lo`
+/// is only roughly right. Unspecified outside `[-87, 0]`, like [`exp_neg_normal_f32`].
+///
+/// Every rounding error of the evaluation above `2^-31` is kept: `r = x - k ln2` as
+/// `r + r_err`, `r^2` and `r^3` with their exact product errors, and `1 + r + r^2/2 + cubic`
+/// summed with Fast2Sum; what remains is the rounding of the polynomial itself.
+#[inline(always)]
+pub fn exp_neg_split_f32<const FMA: bool>(x: f32) -> (f32, f32) {
+    let kh = mla32::<FMA>(x, std::f32::consts::LOG2_E, SHIFT_F32);
+    let kf = kh - SHIFT_F32;
+    let r_hi = mla32::<FMA>(kf, -EXP_LN2_HI_F32, x);
+    let r_lo = kf * -EXP_LN2_LO_F32;
+    let r = r_hi + r_lo;
+    let r_err = (r_hi - r) + r_lo; // r_hi + r_lo = r + r_err exactly (Fast2Sum)
+    let r2 = r * r;
+    let r2_err = mla32::<FMA>(r, r, -r2);
+    let p12 = mla32::<FMA>(E_SPLIT_F32[1], r, E_SPLIT_F32[0]);
+    let p34 = mla32::<FMA>(E_SPLIT_F32[3], r, E_SPLIT_F32[2]);
+    let p = mla32::<FMA>(r2, mla32::<FMA>(r2, E_SPLIT_F32[4], p34), p12);
+    let r3 = r2 * r;
+    let r3_err = mla32::<FMA>(r2, r, -r3);
+    let cubic = r3 * p;
+    let cubic_err = mla32::<FMA>(r3, p, -cubic);
+    // 1 + r_hi, + r^2/2, + cubic: each time the larger operand first, so the errors are exact.
+    let a = 1.0 + r_hi;
+    let a_err = (1.0 - a) + r_hi;
+    let h = 0.5 * r2;
+    let b = a + h;
+    let b_err = (a - b) + h;
+    let c = b + cubic;
+    let c_err = (b - c) + cubic;
+    // The small rest: r_lo (the linear term's second part), the derivative of r^2/2 + r^3/6 times
+    // r_err, and the product errors.
+    let small = mla32::<FMA>(r + h, r_err, r_lo)
+        + mla32::<FMA>(r3_err, p, mla32::<FMA>(0.5, r2_err, cubic_err));
+    let tail = (a_err + b_err) + (c_err + small);
+    let hi = c + tail;
+    let lo = tail - (hi - c);
+    let scale = pow2_f32(kh);
+    (hi * scale, lo * scale)
+}
+
+/// `log1p(u)` for `u` in `[0, 1]` within 1 ulp of the correctly rounded result (at most 1.34 ulp
+/// from the exact value, every 37th `f32` in `[0, 1]`, with FMA): `u + u^2 C(u)` with no
+/// division, `C` evaluated by Estrin's scheme, so that its dependency chain is short. The final
+/// FMA adds a correction of at most `0.31 u` to `u`, so the errors of `u^2` and `C` reach the
+/// result reduced. Without FMA the evaluation's extra roundings reach 2 ulp, and this is
+/// [`log1p_f32`]. `u = 0` gives `+0`, and `u` below `2^-13` gives `u` rounded as `log1p` does;
+/// outside `[0, 1]` the result is unspecified.
+#[inline(always)]
+pub fn log1p_unit_f32<const FMA: bool>(u: f32) -> f32 {
+    if !FMA {
+        return log1p_f32::<FMA>(u);
+    }
+    let c = &L1P_UNIT_F32;
+    let u2 = u * u;
+    let u4 = u2 * u2;
+    let p01 = mla32::<FMA>(c[1], u, c[0]);
+    let p23 = mla32::<FMA>(c[3], u, c[2]);
+    let p45 = mla32::<FMA>(c[5], u, c[4]);
+    let p67 = mla32::<FMA>(c[7], u, c[6]);
+    let p03 = mla32::<FMA>(u2, p23, p01);
+    let p47 = mla32::<FMA>(u2, p67, p45);
+    let p48 = mla32::<FMA>(u4, c[8], p47);
+    let p = mla32::<FMA>(u4, p48, p03);
+    mla32::<FMA>(u2, p, u)
+}
