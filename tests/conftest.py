@@ -132,17 +132,6 @@ def load_json(name: str) -> Any:
         return json.load(f)
 
 
-def legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
-    """torch's ``_Reduction.legacy_get_string``: None counts as true."""
-    sa = True if size_average is None else size_average
-    rd = True if reduce is None else reduce
-    if sa and rd:
-        return "mean"
-    if rd:
-        return "sum"
-    return "none"
-
-
 def legacy_warning_pattern(reduction: str) -> str:
     """The legacy UserWarning names the replacement, as torch's does
     ("... please use reduction='mean' instead.")."""

@@ -17,13 +17,14 @@ import fastbce
 import numpy as np
 import pytest
 from conftest import (
+    CASE_NAMES,
     FUNCTIONS,
     LOGITS,
     PROBS,
     assert_close,
     assert_identical,
-    legacy_reduction,
     legacy_warning_pattern,
+    load_case,
     reference,
 )
 
@@ -284,17 +285,37 @@ def legacy_problem(function: str):
     return x, y, w
 
 
+# torch's _Reduction.legacy_get_string, spelled out (None counts as true).
+LEGACY_TABLE = {
+    (True, True): "mean",
+    (True, None): "mean",
+    (None, True): "mean",
+    (False, True): "sum",
+    (False, None): "sum",
+    (True, False): "none",
+    (None, False): "none",
+    (False, False): "none",
+}
+
+
 def test_legacy_mapping_table():
-    """torch's _Reduction.legacy_get_string, spelled out (None counts as true)."""
-    assert legacy_reduction(None, None) == "mean"
-    assert legacy_reduction(True, None) == "mean"
-    assert legacy_reduction(None, True) == "mean"
-    assert legacy_reduction(True, True) == "mean"
-    assert legacy_reduction(False, None) == "sum"
-    assert legacy_reduction(False, True) == "sum"
-    assert legacy_reduction(None, False) == "none"
-    assert legacy_reduction(True, False) == "none"
-    assert legacy_reduction(False, False) == "none"
+    """fastbce maps each legacy pair as torch's table does (the recorded PyTorch calls that used
+    the legacy arguments agree with it), whatever `reduction` says beside them."""
+    recorded = [load_case(n).meta for n in CASE_NAMES if not load_case(n).meta["reduction_given"]]
+    assert recorded, "no recorded call used the legacy arguments"
+    for meta in recorded:
+        pair = (meta["size_average"], meta["reduce"])
+        if pair != (None, None):  # both None: not legacy, in torch as here
+            assert LEGACY_TABLE[pair] == meta["reduction"], pair
+    x, y = np.array([0.5, -1.0, 2.0]), np.array([1.0, 0.0, 1.0])
+    for (size_average, reduce), want in LEGACY_TABLE.items():
+        expected = fastbce.binary_cross_entropy_with_logits(x, y, reduction=want)
+        for reduction in ("mean", "none"):
+            with pytest.warns(UserWarning, match=legacy_warning_pattern(want)):
+                got = fastbce.binary_cross_entropy_with_logits(
+                    x, y, size_average=size_average, reduce=reduce, reduction=reduction
+                )
+            assert_identical(got, expected)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -302,7 +323,7 @@ def test_legacy_mapping_table():
 def test_legacy_arguments_functions(size_average, reduce, function):
     x, y, w = legacy_problem(function)
     f = getattr(fastbce, function)
-    expected = legacy_reduction(size_average, reduce)
+    expected = LEGACY_TABLE.get((size_average, reduce), "mean")  # neither given: the default
     want = f(x, y, weight=w, reduction=expected)
     assert_close(want, reference(function, x, y, w, None, expected)[0], np.float64)
     other = "none" if expected != "none" else "sum"
@@ -331,7 +352,7 @@ def test_legacy_arguments_functions(size_average, reduce, function):
 def test_legacy_arguments_modules(size_average, reduce, function):
     x, y, w = legacy_problem(function)
     cls = CLASSES[function]
-    expected = legacy_reduction(size_average, reduce)
+    expected = LEGACY_TABLE.get((size_average, reduce), "mean")  # neither given: the default
     other = "none" if expected != "none" else "sum"
     if size_average is None and reduce is None:
         crit = cls(weight=w, size_average=None, reduce=None)

@@ -636,23 +636,40 @@ def test_bad_input(row, function, kind):
 
 
 def test_error_kinds_are_exact():
-    """Range and shape problems are ValueError, never TypeError (and the reverse for types)."""
-    with pytest.raises(ValueError) as info:
-        fastbce.binary_cross_entropy(np.array([1.5]), np.array([1.0]))
-    assert not isinstance(info.value, TypeError)
-    with pytest.raises(TypeError) as tinfo:
-        fastbce.binary_cross_entropy_with_logits(np.array([1j]), np.array([1.0]))
-    assert not isinstance(tinfo.value, ValueError)
+    """Range and shape problems are ValueError itself, types TypeError itself: not a subclass that
+    callers would not expect (NumPy's AxisError, PyO3's PanicException)."""
+    bad_calls = [
+        (ValueError, lambda: fastbce.binary_cross_entropy(np.array([1.5]), np.array([1.0]))),
+        (ValueError, lambda: fastbce.binary_cross_entropy_with_logits(np.zeros(3), np.zeros(4))),
+        (ValueError, lambda: fastbce.binary_cross_entropy_with_logits(np.zeros(3), np.zeros(3), np.ones(2))),
+        (ValueError, lambda: fastbce.binary_cross_entropy_with_logits(np.zeros(3), np.zeros(3), axis=1)),
+        (TypeError, lambda: fastbce.binary_cross_entropy_with_logits(np.array([1j]), np.array([1.0]))),
+        (TypeError, lambda: fastbce.binary_cross_entropy_with_logits(np.zeros(2), np.array(["a", "b"]))),
+    ]
+    for kind, call in bad_calls:
+        with pytest.raises(kind) as info:
+            call()
+        assert type(info.value) is kind, f"{type(info.value).__name__}: {info.value}"
 
 
 def test_range_boundaries_are_accepted():
-    """0 and 1 (and -0.0) are valid probabilities and labels: no error."""
+    """0 and 1 (and -0.0) are valid probabilities and labels, with PyTorch's values there: each
+    log clamped at -100, the input gradient's denominator at 1e-12 rounded to float32."""
     p = np.array([0.0, 1.0, -0.0, 0.5])
     y = np.array([1.0, 0.0, -0.0, 1.0])
+    np.testing.assert_array_equal(
+        fastbce.binary_cross_entropy(p, y, reduction="none"), [100.0, 100.0, 0.0, np.log(2.0)]
+    )
+    eps = float(np.float32(1e-12))
+    np.testing.assert_array_equal(
+        fastbce.binary_cross_entropy_grad(p, y, reduction="none"), [-1 / eps, 1 / eps, 0.0, -2.0]
+    )
     for reduction in ("none", "mean", "sum"):
-        fastbce.binary_cross_entropy(p, y, reduction=reduction)
-        fastbce.binary_cross_entropy_grad(p, y, reduction=reduction)
-        fastbce.binary_cross_entropy_grad(p, y, reduction=reduction, wrt="target")
+        loss, dx, dy = reference(PROBS, p, y, reduction=reduction)
+        assert_close(fastbce.binary_cross_entropy(p, y, reduction=reduction), loss, np.float64)
+        assert_close(fastbce.binary_cross_entropy_grad(p, y, reduction=reduction), dx, np.float64)
+        got = fastbce.binary_cross_entropy_grad(p, y, reduction=reduction, wrt="target")
+        assert_close(got, dy, np.float64)
 
 
 def test_valid_calls_work_after_errors():
@@ -673,11 +690,18 @@ def test_set_num_threads_refuses_non_positive(n, restore_threads):
     assert fastbce.get_num_threads() == before
 
 
-def test_module_reduction_error_through_every_method():
+def test_module_reduction_errors():
+    """A module refuses an unknown reduction when made; and every method checks the reduction it
+    holds (one changed after construction is refused too, not silently taken as a mean)."""
     x = np.array([0.3, 0.6])
     y = np.array([1.0, 0.0])
+    message = re.escape("'avg' is not a valid value for reduction")
     for cls in CLASSES.values():
-        for method in ("__call__", "forward", "grad", "value_and_grad"):
-            with pytest.raises(ValueError, match=re.escape("'avg' is not a valid value for reduction")):
-                crit = cls(reduction="avg")
+        with pytest.raises(ValueError, match=message):
+            cls(reduction="avg")
+        crit = cls()
+        crit.reduction = "avg"
+        methods = ["__call__", "forward", "grad", "value_and_grad"]
+        for method in methods:
+            with pytest.raises(ValueError, match=message):
                 getattr(crit, method)(x, y)
