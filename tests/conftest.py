@@ -3,7 +3,7 @@
 - the recorded PyTorch 2.13 conformance cases (``fixtures/torch-2.13``),
 - the tolerances those cases are checked at,
 - an independent float64 NumPy reference of both losses and their gradients, written straight from
-  the formulas of the design guide (§3), with no code shared with the package.
+  the formulas of docs/DESIGN.md, with no code shared with the package.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def legacy_warning_pattern(reduction: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# float64 reference (design guide §3)
+# float64 reference (docs/DESIGN.md, "Formulas")
 # --------------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The public API of design guide §2: names, signatures, the functional module, thread control (and
+"""The public API: names, signatures, the functional module, thread control (and
 FASTBCE_NUM_THREADS at import), the legacy size_average/reduce arguments, the classes."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ FUNCTION_NAMES = [
 CLASS_NAMES = ["BCEWithLogitsLoss", "BCELoss"]
 CLASSES = {LOGITS: fastbce.BCEWithLogitsLoss, PROBS: fastbce.BCELoss}
 
-# Parameter names and defaults, as guide §2 and notes/API.md give them (torch's order first).
+# Parameter names and defaults, as the functions' docstrings give them (torch's order first).
 SIGNATURES = {
     "binary_cross_entropy_with_logits": [
         ("input", inspect.Parameter.empty),

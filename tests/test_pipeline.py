@@ -1,7 +1,7 @@
 """The pipeline arguments (issue 5): ``reduction="weighted_mean"``, ``mask``, ``label_smoothing``,
 ``axis``/``keepdims``, ``out=``, the gradient and hessian for gradient boosting, and the streaming
 accumulator. Each against a float64 reference written here from the definitions (on top of the
-GUIDE's formulas in conftest.py) and central finite differences; each argument's errors."""
+the formulas of docs/DESIGN.md in conftest.py) and central finite differences; each argument's errors."""
 
 from __future__ import annotations
 

@@ -64,7 +64,8 @@ def layout(draw, values: np.ndarray) -> np.ndarray:
 
 
 def logits_reference(x, y, w, pw):
-    """GUIDE §3 in float64 with NumPy: both terms non-negative; exact limits at infinite logits."""
+    """The formulas of docs/DESIGN.md in float64 with NumPy: both terms non-negative; exact limits
+    at infinite logits."""
     with np.errstate(all="ignore"):
         a = np.abs(x)
         e = np.exp(-a)

@@ -1,5 +1,5 @@
 """fastbce beyond the recorded PyTorch cases, against the float64 reference of conftest.py (the
-design guide's formulas), central finite differences, and its own results on contiguous copies."""
+formulas of docs/DESIGN.md), central finite differences, and its own results on contiguous copies."""
 
 from __future__ import annotations
 
@@ -958,7 +958,8 @@ def test_bce_clamp_and_epsilon_exactly():
 
 
 # --------------------------------------------------------------------------------------------
-# Accuracy: per-element loss within 4 ulp, gradient within 4 ulp of its larger term (guide §3)
+# Accuracy: per-element loss within 4 ulp, gradient within 4 ulp of its larger term
+# (docs/DESIGN.md, "Accuracy")
 # --------------------------------------------------------------------------------------------
 
 

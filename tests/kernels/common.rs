@@ -653,7 +653,7 @@ pub fn check_consistency<T: Element + std::fmt::Debug>(all: &All<T>) {
 
 /// A float32 result must be the float64 result (on the same, float32-representable, data)
 /// rounded to float32, within one ulp. Returns a description of the violations, if any.
-/// GUIDE §3: a float32 loss computed in float32 is within 4 ulp of the exact value.
+/// docs/DESIGN.md, "Accuracy": a float32 loss is within 4 ulp of the exact value.
 pub const F32_LOSS_ULPS: u64 = 4;
 /// Float32 gradients are computed in float64 and rounded once, except where
 /// `Formula::NARROW_INPUT_GRADIENT` says otherwise.
@@ -663,7 +663,7 @@ pub const F32_ROUNDED_ULPS: u64 = 1;
 pub const F32_NARROW_GRAD_ULPS: u64 = 4;
 
 /// The larger of the with-logits input gradient's two terms, `|w go scale| max((1 - y) sigmoid(x),
-/// pw y sigmoid(-x))`, per element, in float64: GUIDE §3 bounds the gradient's error in ulp of it.
+/// pw y sigmoid(-x))`, per element, in float64: docs/DESIGN.md ("Accuracy") bounds the gradient's error in ulp of it.
 pub fn logits_input_grad_larger_term(case: &Case) -> Vec<f64> {
     let (w, pw, go) = case.materialised();
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());

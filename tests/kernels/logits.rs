@@ -350,7 +350,7 @@ fn known_values_near_zero() {
             );
             // (1 - y) sigmoid(x) - pw y sigmoid(-x) to first order in x; where its constant part
             // cancels (y = 1/2, pw = 1) the result is x lw / 4, which a float64 computation
-            // rounds to 0: GUIDE §3 allows 4 ulp of the larger term, w max(1 - y, pw y) / 2.
+            // rounds to 0: docs/DESIGN.md ("Accuracy") allows 4 ulp of the larger term, w max(1 - y, pw y) / 2.
             let want = w * (0.5 * (1.0 - y - pw * y) + x * lw / 4.0);
             let larger = w * (1.0 - y).max(pw * y) / 2.0;
             assert!(
@@ -677,7 +677,7 @@ fn logits_accept_targets_outside_unit_interval() {
 
 /// `lw = 1 + (pw - 1) y` equals `(1 - y) + pw y`, a sum of two non-negative terms; with a small
 /// pos_weight and a label at or near 1 the loss is `w pw y softplus(-x)`-dominated and must keep
-/// its relative accuracy (GUIDE: within 4 ulp of the exact value), which rules out forming `lw`
+/// its relative accuracy (docs/DESIGN.md, "Accuracy": within 4 ulp of the exact value), which rules out forming `lw`
 /// as `1 + (pw - 1) y` (that cancels to an absolute error of an ulp of 1).
 #[test]
 fn small_pos_weight_keeps_relative_accuracy() {
