@@ -1,8 +1,9 @@
 """Per-element accuracy against exact values (mpmath, 60 digits), at every instruction-set level.
 
 docs/DESIGN.md, "Accuracy": the loss within 4 ulp of the exact value, each gradient within 4 ulp
-of its larger term, for float32 and float64, over the whole range: |x| up to 1e4, the edges where the kernels change
-method (|x| = 80 for float32, 708 for float64), subnormal results, and soft labels next to 0 and 1.
+of its larger term, for float32 and float64, over the whole range: |x| up to 1e4, the edges where
+the kernels change method (|x| = 80 for float32, 708 for float64), subnormal results, and soft
+labels next to 0 and 1.
 The exact values are of the inputs as stored (float32 inputs are exact float64s too).
 """
 
