@@ -344,15 +344,9 @@ impl Plan {
         }
         // The input's memory order, largest stride outermost (a stable sort: C order stays).
         let input = Slot::Input as usize;
-        let mut order = [0usize; MAX_DIMS];
-        let mut count = 0;
-        for (d, &extent) in shape.iter().enumerate() {
-            if extent != 1 {
-                order[count] = d;
-                count += 1;
-            }
-        }
-        order[..count].sort_by_key(|&d| std::cmp::Reverse(laid[d][input].unsigned_abs()));
+        let mut order: SmallVec<[usize; INLINE_DIMS]> =
+            (0..shape.len()).filter(|&d| shape[d] != 1).collect();
+        order.sort_by_key(|&d| std::cmp::Reverse(laid[d][input].unsigned_abs()));
         let mut plan = Plan {
             len,
             ndim: 0,
@@ -361,7 +355,7 @@ impl Plan {
             origins,
             access: [Access::Absent; SLOTS],
         };
-        for &d in &order[..count] {
+        for &d in &order {
             let extent = shape[d];
             let these = laid[d];
             // Merged into the previous dimension when, for every array, a step over this whole

@@ -77,6 +77,8 @@ def check_reduction(reduction: Any) -> str:
 def resolve_reduction(size_average: Any, reduce: Any, reduction: Any, stacklevel: int) -> str:
     """The effective reduction: the legacy arguments, when given, override ``reduction``."""
     if size_average is None and reduce is None:
+        if reduction.__class__ is str and reduction in _REDUCTION_SET:
+            return reduction
         return check_reduction(reduction)
     return legacy_reduction(size_average, reduce, stacklevel + 1)
 
@@ -214,18 +216,22 @@ def prepare(
     ``(input, target, weight, pos_weight, mask, label_smoothing, result dtype)``."""
     x = input if type(input) is np.ndarray else real_array("input", input)
     y = target if type(target) is np.ndarray else real_array("target", target)
-    result, compute = dtypes(x.dtype, y.dtype)
-    if x.dtype is not compute:
-        x = np.asarray(x, dtype=compute)
-    if y.dtype is not compute:
-        y = np.asarray(y, dtype=compute)
+    compute = x.dtype
+    if compute is y.dtype and (compute is _F32 or compute is _F64):
+        result = compute  # already what the kernels take (the common case, at no cost)
+    else:
+        result, compute = dtypes(x.dtype, y.dtype)
+        x, y = _in(x, compute), _in(y, compute)
     if weight is not None:
         weight = operand("weight", weight, compute)
     if pos_weight is not None:
         pos_weight = operand("pos_weight", pos_weight, compute)
     if mask is not None:
         mask = mask_array(mask)
-    return x, y, weight, pos_weight, mask, check_label_smoothing(label_smoothing), result
+    eps = label_smoothing
+    if eps.__class__ is not float or not 0.0 <= eps < 1.0:
+        eps = check_label_smoothing(eps)
+    return x, y, weight, pos_weight, mask, eps, result
 
 
 def check_out(name: str, out: Any, result: np.dtype) -> np.ndarray:
@@ -295,10 +301,12 @@ def _scalar(value: float, result: np.dtype) -> Any:
 def divisor(reduction: str, x: np.ndarray, weight: Any, mask: Any) -> Any:
     """What a mean divides by: the number of elements the mask keeps, or for ``weighted_mean`` the
     float64 sum of their weights (the mean when there is no weight). ``None`` for a sum."""
+    if mask is None and (reduction == "mean" or (weight is None and reduction == "weighted_mean")):
+        return x.size
     if reduction == "sum" or reduction == "none":
         return None
     if reduction == "mean" or weight is None:
-        return x.size if mask is None else _core.kept(x, None, mask)[0]
+        return _core.kept(x, None, mask)[0]
     return _core.kept(x, weight, mask)[1]
 
 
@@ -444,7 +452,7 @@ def loss(
             div = 1 if reduction == "sum" else divisor(reduction, x, w, m)
             # The kernels round `sum / div` once to the compute dtype; a narrower result dtype
             # takes the float64 value, so that it too is rounded once.
-            exact = result == x.dtype
+            exact = result is x.dtype or result == x.dtype
             value = _core.loss_total(x, y, logits, w, pw, m, eps, div if exact else None)
             return value if exact else _scalar(mean_of(value, div), result)
     given = outs(("out",), out, result)[0]
@@ -509,7 +517,7 @@ def gradient(
     if go_array is not None:
         go_array = _in(go_array, x.dtype)
     each = want_loss and (reduction == "none" or axes is not None)
-    exact = result == x.dtype
+    exact = result is x.dtype or result == x.dtype
     # The native call's last arguments, named as its parameters.
     out = _destination(grad_out, x.dtype)
     loss = ("each" if each else "sum") if want_loss else None
