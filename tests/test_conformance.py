@@ -29,8 +29,8 @@ from conftest import (
 
 CLASSES = {LOGITS: fastbce.BCEWithLogitsLoss, PROBS: fastbce.BCELoss}
 
-# Every test here runs at each instruction-set level this CPU has.
-pytestmark = pytest.mark.usefixtures("simd_level")
+# The tests whose values the kernels compute run at every instruction-set level the CPU has.
+at_every_level = pytest.mark.usefixtures("simd_level")
 
 
 def test_all_cases_present():
@@ -86,12 +86,14 @@ def make_criterion(case: Case) -> Any:
 GRAD_KEY = {"input": "grad_input", "target": "grad_target"}
 
 
+@at_every_level
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_loss(name):
     case = load_case(name)
     check(call_loss(case), case, "loss", "loss")
 
 
+@at_every_level
 @pytest.mark.parametrize("wrt", ["input", "target"])
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_grad(name, wrt):
@@ -109,6 +111,7 @@ def test_grad(name, wrt):
     check(g, case, GRAD_KEY[wrt], f"grad wrt {wrt}")
 
 
+@at_every_level
 @pytest.mark.parametrize("wrt", ["input", "target"])
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_value_and_grad(name, wrt):
@@ -129,6 +132,7 @@ def test_value_and_grad(name, wrt):
     check(g, case, GRAD_KEY[wrt], f"value_and_grad(wrt={wrt}) grad")
 
 
+@at_every_level
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_module(name):
     case = load_case(name)
@@ -255,6 +259,7 @@ def test_limit_rows_present():
     assert len(LIMITS) == 8
 
 
+@at_every_level
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index", range(len(LIMITS)), ids=[str(i) for i in range(len(LIMITS))])
 def test_limits(index, dtype):
