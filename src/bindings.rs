@@ -12,7 +12,7 @@ use numpy::{PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArrayMetho
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple};
 
 use crate::{
     evaluate, pool, simd, Element, KernelError, LossOut, OnProbabilities, Operand, Problem,
@@ -60,7 +60,7 @@ const DETACH_MIN_ELEMENTS: usize = 4096;
 /// and that byte range, to tell whether two arrays may overlap.
 struct Memory<'a, T: Clone> {
     data: Cow<'a, [T]>,
-    shape: &'a [usize],
+    shape: Cow<'a, [usize]>,
     /// `None` for a C-ordered array.
     strides: Option<Strides>,
     bytes: Range<usize>,
@@ -142,10 +142,51 @@ fn memory<'a, T: numpy::Element + Clone>(
     });
     Ok(Memory {
         data,
-        shape,
+        shape: Cow::Borrowed(shape),
         strides,
         bytes,
     })
+}
+
+/// A weight or pos_weight as Python passed it: an array of the input's dtype, or a flat list of
+/// numbers, read here (NumPy's conversion of a short list costs more than a small call).
+enum Source<'py, T> {
+    Array(Bound<'py, PyArrayDyn<T>>),
+    List(Vec<T>),
+}
+
+fn source<'py, T: Element + numpy::Element>(
+    what: &str,
+    obj: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Source<'py, T>>> {
+    let Some(obj) = obj else { return Ok(None) };
+    if let Ok(list) = obj.cast::<PyList>() {
+        let values: Vec<f64> = list.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what} must hold real numbers (a flat list of them, or an array)"
+            ))
+        })?;
+        return Ok(Some(Source::List(
+            values.into_iter().map(T::from_f64).collect(),
+        )));
+    }
+    typed::<T>(what, obj).map(|a| Some(Source::Array(a)))
+}
+
+fn source_memory<'a, T: Element + numpy::Element>(
+    what: &str,
+    source: &'a Source<'_, T>,
+) -> PyResult<Memory<'a, T>> {
+    match source {
+        Source::Array(a) => memory(what, a),
+        // Our own buffer: no other array's memory can overlap it.
+        Source::List(values) => Ok(Memory {
+            data: Cow::Borrowed(values),
+            shape: Cow::Owned(vec![values.len()]),
+            strides: None,
+            bytes: 0..0,
+        }),
+    }
 }
 
 /// An output's memory, mutable.
@@ -168,7 +209,7 @@ fn memory_mut<'a, T: Element + numpy::Element>(
     let data = unsafe { std::slice::from_raw_parts_mut(m.data.as_ptr() as *mut T, m.data.len()) };
     let view = ViewMut {
         data,
-        shape: m.shape,
+        shape: array.shape(),
         strides: m.strides,
     };
     Ok((view, m.bytes))
@@ -177,7 +218,7 @@ fn memory_mut<'a, T: Element + numpy::Element>(
 fn view<'m, T: Clone>(m: &'m Memory<'_, T>) -> View<'m, T> {
     View {
         data: &m.data,
-        shape: m.shape,
+        shape: &m.shape,
         strides: m.strides.clone(),
     }
 }
@@ -187,7 +228,7 @@ fn operand<'m, T: Clone>(m: &'m Option<Memory<'_, T>>, absent: T) -> Operand<'m,
         None => Operand::Const(absent),
         Some(m) => Operand::Array {
             data: &m.data,
-            shape: m.shape,
+            shape: &m.shape,
             strides: m.strides.clone(),
         },
     }
@@ -363,8 +404,8 @@ fn run<'py, T: Element + numpy::Element>(
     let each = call.loss == Losses::Each;
     let wrt = call.grad;
     let target = typed::<T>("target", target)?;
-    let weight = typed_opt::<T>("weight", call.weight)?;
-    let pos_weight = typed_opt::<T>("pos_weight", call.pos_weight)?;
+    let weight = source::<T>("weight", call.weight)?;
+    let pos_weight = source::<T>("pos_weight", call.pos_weight)?;
     let grad_output = typed_opt::<T>("grad_output", call.grad_output)?;
     let mask = typed_opt::<bool>("mask", call.mask)?;
     let loss_array = each
@@ -378,10 +419,13 @@ fn run<'py, T: Element + numpy::Element>(
 
     let x = memory("input", &input)?;
     let y = memory("target", &target)?;
-    let w = weight.as_ref().map(|a| memory("weight", a)).transpose()?;
+    let w = weight
+        .as_ref()
+        .map(|a| source_memory("weight", a))
+        .transpose()?;
     let pw = pos_weight
         .as_ref()
-        .map(|a| memory("pos_weight", a))
+        .map(|a| source_memory("pos_weight", a))
         .transpose()?;
     let go = grad_output
         .as_ref()
@@ -621,9 +665,12 @@ fn kept<'py>(
         weight: Option<&Bound<'py, PyAny>>,
         mask: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(u64, f64)> {
-        let weight = typed_opt::<T>("weight", weight)?;
+        let weight = source::<T>("weight", weight)?;
         let mask = typed_opt::<bool>("mask", mask)?;
-        let w = weight.as_ref().map(|a| memory("weight", a)).transpose()?;
+        let w = weight
+            .as_ref()
+            .map(|a| source_memory("weight", a))
+            .transpose()?;
         let m = mask.as_ref().map(|a| memory("mask", a)).transpose()?;
         let (w, m) = (operand(&w, T::ONE), operand(&m, true));
         let shape = input.shape();

@@ -444,3 +444,28 @@ def test_value_and_grad_defaults_are_mean_and_input():
     ref_loss, ref_gx, _ = reference(PROBS, p, t)
     assert_close(loss, ref_loss, np.float64)
     assert_close(g, ref_gx, np.float64)
+
+
+def test_flat_lists_of_weights_are_the_arrays_they_convert_to():
+    """A flat list of numbers for weight or pos_weight (read by the binding, without NumPy's
+    conversion) gives the bits NumPy's array of it gives; anything else in a list is refused."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    y = rng.uniform(0, 1, (6, 4)).astype(np.float32)
+    w = [0.3, 1.0, 2.5, 1e-3]
+    pw = [1.5, 2.0, 0.1, 7.25]
+    for kw in ({"weight": w}, {"pos_weight": pw}, {"weight": w, "pos_weight": pw}):
+        as_arrays = {k: np.array(v) for k, v in kw.items()}
+        for reduction in ("none", "mean", "sum", "weighted_mean"):
+            got = fastbce.binary_cross_entropy_with_logits(x, y, reduction=reduction, **kw)
+            assert_identical(
+                got, fastbce.binary_cross_entropy_with_logits(x, y, reduction=reduction, **as_arrays)
+            )
+        got = fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y, reduction="none", **kw)
+        want = fastbce.binary_cross_entropy_with_logits_value_and_grad(x, y, reduction="none", **as_arrays)
+        assert_identical(got[1], want[1])
+    for bad in ([1.5, "a", 1.0, 1.0], [1.5, [1.0], 2.0, 1.0], [1.5, None, 1.0, 1.0]):
+        with pytest.raises(TypeError, match="weight must hold real numbers"):
+            fastbce.binary_cross_entropy_with_logits(x, y, weight=bad)
+    with pytest.raises(ValueError, match=r"weight of shape \(2,\) does not broadcast"):
+        fastbce.binary_cross_entropy_with_logits(x, y, weight=[1.5, 2.0])

@@ -194,8 +194,11 @@ def _in(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return array if array.dtype is dtype else np.asarray(array, dtype=dtype)
 
 
-def operand(name: str, value: Any, compute: np.dtype) -> np.ndarray:
-    """weight, pos_weight or an upstream gradient array, in the compute dtype."""
+def operand(name: str, value: Any, compute: np.dtype) -> Any:
+    """weight or pos_weight in the compute dtype; a flat list of numbers goes to the kernels as it
+    is, which read it for less than NumPy's conversion costs (the same values)."""
+    if type(value) is list and value and type(value[0]) is float:
+        return value
     return _in(real_array(name, value), compute)
 
 
@@ -353,12 +356,11 @@ def divisor_terms(reduction: str, shape: Tuple[int, ...], weight: Any, mask: Any
 
 
 def axis_divisor(
-    reduction: str, shape: Tuple[int, ...], axes: Tuple[int, ...], weight: Any, mask: Any
+    reduction: str, shape: Tuple[int, ...], axes: Tuple[int, ...], weight: Any, mask: Any, compute: Any
 ) -> Any:
     """A mean's divisor per output element of a reduction over ``axes`` (``keepdims`` shape)."""
     if reduction == "sum":
         return None
-    compute = _F64 if weight is None else np.asarray(weight).dtype
     terms = divisor_terms(reduction, shape, weight, mask, compute)
     if terms is None:
         return int(np.prod([shape[a] for a in axes], dtype=np.int64))
@@ -459,7 +461,7 @@ def loss(
     losses = _core.losses(x, y, logits, w, pw, m, eps, _destination(given, x.dtype))
     if axes is None:
         return _finish(losses, given, result)
-    div = axis_divisor(reduction, x.shape, axes, w, m)
+    div = axis_divisor(reduction, x.shape, axes, w, m, x.dtype)
     return reduce_axes(losses, axes, bool(keepdims), div, result)
 
 
@@ -500,7 +502,7 @@ def gradient(
     scale = 1.0
     div = None
     if axes is not None:
-        div = axis_divisor(reduction, x.shape, axes, w, m)
+        div = axis_divisor(reduction, x.shape, axes, w, m, x.dtype)
         go_array = axis_factor(grad_output, x.shape, axes, bool(keepdims), div)
     elif reduction == "none":
         if grad_output.__class__ is float or grad_output.__class__ is int:
