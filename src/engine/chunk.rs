@@ -137,6 +137,15 @@ impl<'d, T: Copy> Read<'d, T> {
     }
 }
 
+/// How the chunk reads weight and pos_weight.
+enum WeightReads<'d, T> {
+    Constants(T, T),
+    /// Both materialised where constant.
+    Slices(Read<'d, T>, Read<'d, T>),
+    /// A formula without pos_weight.
+    WeightAlone(Read<'d, T>),
+}
+
 /// How the chunk writes one output.
 enum Write<'o, T> {
     None,
@@ -197,7 +206,7 @@ pub(super) fn run<T: Element, F: Formula, M: Mode>(
     let x = Read::array(plan, Slot::Input, problem.input.data, small);
     let y = Read::array(plan, Slot::Target, problem.target.data, small);
     let w = Read::operand(plan, Slot::Weight, &problem.weight, small);
-    let mut pw = if F::USES_POS_WEIGHT {
+    let pw = if F::USES_POS_WEIGHT {
         Read::operand(plan, Slot::PosWeight, &problem.pos_weight, small)
     } else {
         Read::Splat(T::ONE)
@@ -231,31 +240,30 @@ pub(super) fn run<T: Element, F: Formula, M: Mode>(
         && mask.in_place()
         && [&loss, &grad, &hess].iter().all(|o| o.in_place());
     let window = if in_place { chunk } else { small };
-    // Input and target are read as slices; the kernels take weight and pos_weight both as
-    // constants or the weight as a slice, so a constant weight beside a pos_weight slice is
-    // materialised too.
+    // Input and target are read as slices; the kernels take weight and pos_weight as two
+    // constants or two slices, so a constant beside a slice is materialised (the loss on
+    // probabilities has no pos_weight: its weight slice stands in for one).
     let mut x = x.materialised(window);
     let mut y = y.materialised(window);
-    let mut w = if matches!(pw, Read::Splat(_)) {
-        w
-    } else {
-        w.materialised(window)
+    let mut weights = match (w, pw) {
+        (Read::Splat(w), Read::Splat(pw)) => WeightReads::Constants(w, pw),
+        (w, _) if !F::USES_POS_WEIGHT => WeightReads::WeightAlone(w),
+        (w, pw) => WeightReads::Slices(w.materialised(window), pw.materialised(window)),
     };
     let params = Params::new::<T>(problem.grad_scale, problem.label_smoothing);
     let mut totals = Totals::default();
     let mut position = start;
     while position < end {
         let len = (end - position).min(window);
-        let weights = match (
-            w.window(plan, Slot::Weight, position, len),
-            pw.window(plan, Slot::PosWeight, position, len),
-        ) {
-            (Run::Const(w), Run::Const(pw)) => Weights::Neither(w, pw),
-            (Run::Slice(w), Run::Const(pw)) => Weights::Weight(w, pw),
-            (Run::Slice(w), Run::Slice(pw)) => Weights::Both(w, pw),
-            // Materialised above.
-            (Run::Const(_), Run::Slice(_)) => {
-                unreachable!("a constant weight beside a pos_weight slice")
+        let weights = match &mut weights {
+            WeightReads::Constants(w, pw) => Weights::Constants(*w, *pw),
+            WeightReads::Slices(w, pw) => Weights::Slices(
+                w.slice(plan, Slot::Weight, position, len),
+                pw.slice(plan, Slot::PosWeight, position, len),
+            ),
+            WeightReads::WeightAlone(w) => {
+                let w = w.slice(plan, Slot::Weight, position, len);
+                Weights::Slices(w, w)
             }
         };
         let span = Span {

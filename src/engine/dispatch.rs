@@ -1,11 +1,13 @@
 //! From a window to a compiled kernel: the instruction-set level, the compute types, and the kinds
 //! of operand, each combination one function.
 //!
-//! A kernel is specialised for whether weight and pos_weight are constants or slices (three
-//! combinations: both constant, weight alone a slice, both slices; a constant weight beside a
-//! pos_weight slice is materialised by the chunk) and, where a gradient is computed, whether the
-//! upstream gradient is a constant or a slice. Constants stay in registers: the unweighted loss
-//! reads nothing but input and target.
+//! A kernel is specialised for whether weight and pos_weight are constants or slices (two
+//! combinations: both constant, both slices; the chunk materialises a constant beside a slice) and,
+//! where a gradient is computed, whether the upstream gradient is a constant or a slice. Constants
+//! stay in registers: the unweighted loss reads nothing but input and target. On x86-64 the
+//! baseline level, a fallback for processors without AVX2 and FMA, takes one kernel for every kind
+//! of operand (as the reference level does); on aarch64, where it is the level in use, it is
+//! specialised like the others.
 
 use super::kernel::{kernel, Span, Totals};
 use super::lanes::{Lane, Run, Splat};
@@ -16,9 +18,17 @@ use crate::simd::Level;
 
 /// A window's weight and pos_weight.
 pub(super) enum Weights<'s, T> {
-    Neither(T, T),
-    Weight(&'s [T], T),
-    Both(&'s [T], &'s [T]),
+    Constants(T, T),
+    Slices(&'s [T], &'s [T]),
+}
+
+impl<'s, T: Copy> Weights<'s, T> {
+    fn runs(self) -> (Run<'s, T>, Run<'s, T>) {
+        match self {
+            Weights::Constants(w, pw) => (Run::Const(w), Run::Const(pw)),
+            Weights::Slices(w, pw) => (Run::Slice(w), Run::Slice(pw)),
+        }
+    }
 }
 
 /// aarch64's baseline has FMA (and NEON); x86-64's has neither FMA nor AVX.
@@ -133,12 +143,13 @@ pub(super) fn span<T: Element, F: Formula, Mo: Mode>(
     totals: &mut Totals,
 ) {
     if level == Level::Scalar {
-        let (w, pw) = match weights {
-            Weights::Neither(w, pw) => (Run::Const(w), Run::Const(pw)),
-            Weights::Weight(w, pw) => (Run::Slice(w), Run::Const(pw)),
-            Weights::Both(w, pw) => (Run::Slice(w), Run::Slice(pw)),
-        };
+        let (w, pw) = weights.runs();
         return reference::<T, F, Mo>(span, w, pw, go, totals);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if level == Level::Baseline {
+        let (w, pw) = weights.runs();
+        return poly_baseline::<T, F, Mo, _, _, _>(span, w, pw, go, totals);
     }
     // `$kernel` for the window's kinds of operand.
     macro_rules! lanes {
@@ -158,27 +169,20 @@ pub(super) fn span<T: Element, F: Formula, Mo: Mode>(
                 };
             }
             match weights {
-                Weights::Neither(w, pw) => with_go!(Splat(w), Splat(pw)),
-                Weights::Weight(w, pw) => with_go!(w, Splat(pw)),
-                Weights::Both(w, pw) => {
-                    if const { F::USES_POS_WEIGHT } {
-                        with_go!(w, pw)
-                    } else {
-                        with_go!(w, Splat(T::ONE))
-                    }
-                }
+                Weights::Constants(w, pw) => with_go!(Splat(w), Splat(pw)),
+                Weights::Slices(w, pw) => with_go!(w, pw),
             }
         }};
     }
     #[cfg(target_arch = "x86_64")]
     use x86::{poly_avx2, poly_avx512};
+    #[cfg(target_arch = "x86_64")]
     match level {
         // SAFETY: `simd::active()` never returns a level the CPU lacks.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { lanes!(poly_avx2) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
         Level::Avx512 => unsafe { lanes!(poly_avx512) },
-        _ => lanes!(poly_baseline),
+        // SAFETY: as above (and the levels below returned already).
+        _ => unsafe { lanes!(poly_avx2) },
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    lanes!(poly_baseline)
 }
