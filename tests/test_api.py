@@ -112,8 +112,9 @@ PIPELINE_PARAMETERS = [
     ("axis", None),
     ("keepdims", False),
     ("out", None),
+    ("nan_policy", "propagate"),
 ]
-CLASS_PIPELINE_PARAMETERS = [("label_smoothing", 0.0)]
+CLASS_PIPELINE_PARAMETERS = [("label_smoothing", 0.0), ("nan_policy", "propagate")]
 
 
 def parameters(obj, keyword_only: bool = False) -> list:

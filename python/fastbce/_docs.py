@@ -51,10 +51,19 @@ PARAMETERS: Dict[str, str] = {
     "wrt": "wrt : {'input', 'target'}, default 'input'\n    What the gradient is taken with respect to.",
     "mask": (
         "mask : array_like of bool, optional\n"
-        "    Which elements count (True keeps an element: the opposite of ``np.ma``'s mask, whose\n"
-        "    True marks an invalid value; pass ``~arr.mask``). Left-out elements add nothing to the\n"
-        "    loss or a mean's divisor and have zero gradient, whatever their values (NaN too). It\n"
-        "    broadcasts to the input. An all-masked mean is NaN, like an empty one."
+        "    Which elements count: True keeps an element (the opposite of ``np.ma``'s mask, whose True\n"
+        "    marks an invalid value: pass ``~arr.mask``, or pass the ``np.ma.MaskedArray`` itself).\n"
+        "    Left-out elements add nothing to the loss or a mean's divisor and have zero gradient,\n"
+        "    whatever their values (NaN too). It broadcasts to the input. An all-masked mean is NaN,\n"
+        "    like an empty one. A ``np.ma.MaskedArray`` input, target or weight is honoured the same\n"
+        "    way (combined with ``mask``), and per-element results come back masked."
+    ),
+    "nan_policy": (
+        "nan_policy : {'propagate', 'raise', 'omit'}, default 'propagate'\n"
+        "    NaN in input, target or weight: ``'propagate'`` gives NaN results (PyTorch's behaviour),\n"
+        "    ``'raise'`` a ValueError naming the argument and the index of the first NaN that counts,\n"
+        "    ``'omit'`` leaves those elements out, as ``mask`` does. Nulls of pandas, polars and\n"
+        "    pyarrow columns arrive as NaN."
     ),
     "label_smoothing": (
         "label_smoothing : float, default 0.0\n"

@@ -23,6 +23,7 @@ import numpy as np
 from . import _core
 
 REDUCTIONS = ("none", "mean", "sum", "weighted_mean")
+NAN_POLICIES = ("propagate", "raise", "omit")
 _REDUCTION_SET = frozenset(REDUCTIONS)
 MEANS = ("mean", "weighted_mean")
 WRT = ("input", "target")
@@ -89,6 +90,14 @@ def check_wrt(wrt: Any) -> str:
     return wrt
 
 
+def check_nan_policy(nan_policy: Any) -> str:
+    """What NaN in input, target or weight does (scipy's words): ``"propagate"`` (NaN results, as
+    PyTorch), ``"raise"`` (ValueError naming the argument and the index), ``"omit"`` (as if masked)."""
+    if nan_policy.__class__ is not str or nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be 'propagate', 'raise' or 'omit', got {nan_policy!r}")
+    return nan_policy
+
+
 def check_label_smoothing(value: Any) -> float:
     """ε of label smoothing: a real number in [0, 1)."""
     if value.__class__ is float and 0.0 <= value < 1.0:
@@ -149,12 +158,38 @@ def scalar_grad_output(grad_output: Any, reduction: str) -> float:
 # Arrays and dtypes
 
 
+def column(value: Any) -> Any:
+    """Data frame libraries' columns and frames as NumPy data, their nulls as NaN: pandas' nullable
+    dtypes (``Float32``, ``Int64``, ``boolean``; floats keep their width, the rest become float64),
+    pyarrow arrays and polars series and frames. Anything else is returned as it is."""
+    library = type(value).__module__.partition(".")[0]
+    if library == "pandas":
+        dtypes = [value.dtype] if hasattr(value, "dtype") else list(getattr(value, "dtypes", []))
+        nullable = [getattr(d, "numpy_dtype", None) for d in dtypes if not isinstance(d, np.dtype)]
+        if not nullable:
+            return value.to_numpy()
+        floats = {d for d in nullable if d is not None and d.kind == "f"}
+        as_float = floats.pop() if len(floats) == 1 and len(nullable) == len(dtypes) else _F64
+        return value.to_numpy(dtype=as_float, na_value=np.nan)
+    if library == "pyarrow":
+        return value.to_numpy(zero_copy_only=False)
+    if library == "polars":
+        return value.to_numpy()
+    return value
+
+
 def real_array(name: str, value: Any) -> np.ndarray:
-    """``np.asarray(value)``, refusing what is not real numbers with an error naming the argument."""
+    """``np.asarray(value)``, refusing what is not real numbers with an error naming the argument.
+    A ``np.ma.MaskedArray`` stays one (its mask is read by ``prepare``); data frame columns come
+    with their nulls as NaN (``column``)."""
     if value is None:
         raise TypeError(f"{name} must be an array of real numbers, not None")
     try:
-        array = value if type(value) is np.ndarray else np.asarray(value)
+        if isinstance(value, np.ndarray):
+            array = value
+        else:
+            value = column(value)
+            array = value if isinstance(value, np.ndarray) else np.asarray(value)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{name} could not be converted to an array: {e}") from None
     if array.dtype.kind not in _REAL_KINDS:
@@ -212,13 +247,77 @@ def mask_array(mask: Any) -> np.ndarray:
     return array
 
 
+def _data(name: str, array: np.ndarray) -> Tuple[np.ndarray, Any]:
+    """An array subclass as plain NumPy data, and for a ``np.ma.MaskedArray`` its mask (True where
+    an element is invalid; ``np.ma.nomask`` when none is)."""
+    if isinstance(array, np.ma.MaskedArray):
+        return real_array(name, array.data), np.ma.getmask(array)
+    return np.asarray(array), None
+
+
+def _invalid(invalid: Any, more: Any, shape: Tuple[int, ...]) -> Any:
+    """The union of two invalid masks at ``shape`` (None or nomask: nothing invalid)."""
+    if more is None or more is np.ma.nomask:
+        return invalid
+    more = np.broadcast_to(more, shape)
+    return more if invalid is None else invalid | more
+
+
+def _nans(
+    nan_policy: str, arrays: Tuple[Tuple[str, Any], ...], shape: Tuple[int, ...], invalid: Any, mask: Any
+) -> Any:
+    """``nan_policy`` applied: ``"raise"`` refuses the first NaN an element that counts holds (the
+    argument and the index in the message); ``"omit"`` adds the NaN to ``invalid``."""
+    for name, array in arrays:
+        if array is None:
+            continue
+        array = np.asarray(array)
+        if array.dtype.kind != "f":
+            continue
+        nan = np.isnan(array)
+        if not nan.any():
+            continue
+        nan = np.broadcast_to(nan, shape)
+        if nan_policy == "omit":
+            invalid = _invalid(invalid, nan, shape)
+            continue
+        counted = nan if invalid is None else nan & ~invalid
+        if mask is not None:
+            counted = counted & mask
+        if counted.any():
+            first = np.unravel_index(int(np.flatnonzero(counted)[0]), shape)
+            index = tuple(int(i) for i in first)
+            raise ValueError(f"{name} holds NaN at index {index} (nan_policy='raise')")
+    return invalid
+
+
 def prepare(
-    logits: bool, input: Any, target: Any, weight: Any, pos_weight: Any, mask: Any, label_smoothing: Any
-) -> Tuple[np.ndarray, np.ndarray, Any, Any, Any, float, np.dtype]:
-    """A call's arrays and smoothing as the kernels take them:
-    ``(input, target, weight, pos_weight, mask, label_smoothing, result dtype)``."""
+    logits: bool,
+    input: Any,
+    target: Any,
+    weight: Any,
+    pos_weight: Any,
+    mask: Any,
+    label_smoothing: Any,
+    nan_policy: Any = "propagate",
+) -> Tuple[np.ndarray, np.ndarray, Any, Any, Any, float, np.dtype, Any]:
+    """A call's arrays and smoothing as the kernels take them: ``(input, target, weight,
+    pos_weight, mask, label_smoothing, result dtype, masked)``.
+
+    ``mask`` is what counts: the given mask, less the elements an operand's ``np.ma`` mask marks
+    invalid and, with ``nan_policy="omit"``, those holding NaN. ``masked`` is None for plain
+    inputs; where input or target is a ``np.ma.MaskedArray``, it is the invalid elements' mask that
+    per-element results come back with."""
     x = input if type(input) is np.ndarray else real_array("input", input)
     y = target if type(target) is np.ndarray else real_array("target", target)
+    invalid = masked = None
+    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+        # Subclasses: np.ma's masks are read; others are taken as plain arrays.
+        (x, x_invalid), (y, y_invalid) = _data("input", x), _data("target", y)
+        if x.shape == y.shape:
+            invalid = _invalid(_invalid(None, x_invalid, x.shape), y_invalid, x.shape)
+        if x_invalid is not None or y_invalid is not None:
+            masked = np.ma.nomask
     compute = x.dtype
     if compute is y.dtype and (compute is _F32 or compute is _F64):
         result = compute  # already what the kernels take (the common case, at no cost)
@@ -226,6 +325,9 @@ def prepare(
         result, compute = dtypes(x.dtype, y.dtype)
         x, y = _in(x, compute), _in(y, compute)
     if weight is not None:
+        if isinstance(weight, np.ma.MaskedArray):
+            weight, weight_invalid = _data("weight", weight)
+            invalid = _invalid(invalid, weight_invalid, x.shape)
         weight = operand("weight", weight, compute)
     if pos_weight is not None:
         pos_weight = operand("pos_weight", pos_weight, compute)
@@ -234,7 +336,24 @@ def prepare(
     eps = label_smoothing
     if eps.__class__ is not float or not 0.0 <= eps < 1.0:
         eps = check_label_smoothing(eps)
-    return x, y, weight, pos_weight, mask, eps, result
+    if nan_policy != "propagate":
+        nan_policy = check_nan_policy(nan_policy)
+        arrays = (("input", x), ("target", y), ("weight", weight))
+        invalid = _nans(nan_policy, arrays, x.shape, invalid, mask)
+    if invalid is not None:
+        keep = ~invalid
+        mask = keep if mask is None else keep & mask
+        if masked is not None:
+            masked = invalid
+    return x, y, weight, pos_weight, mask, eps, result, masked
+
+
+def _as_masked(values: Any, masked: Any) -> Any:
+    """Per-element results as a ``np.ma.MaskedArray`` with the inputs' invalid elements masked,
+    where the inputs were masked arrays."""
+    if masked is None:
+        return values
+    return np.ma.MaskedArray(values, mask=masked)
 
 
 def check_out(name: str, out: Any, result: np.dtype) -> np.ndarray:
@@ -328,11 +447,20 @@ def scale_of(grad_output: float, divisor: Any) -> float:
 
 
 def totals(
-    logits: bool, input: Any, target: Any, weight: Any, pos_weight: Any, mask: Any, label_smoothing: Any
+    logits: bool,
+    input: Any,
+    target: Any,
+    weight: Any,
+    pos_weight: Any,
+    mask: Any,
+    label_smoothing: Any,
+    nan_policy: Any = "propagate",
 ) -> Tuple[float, int, float]:
     """One batch's float64 loss sum, the number of elements it counts and their total weight: what
     the streaming accumulator adds up."""
-    x, y, w, pw, m, eps, _ = prepare(logits, input, target, weight, pos_weight, mask, label_smoothing)
+    x, y, w, pw, m, eps, _, _ = prepare(
+        logits, input, target, weight, pos_weight, mask, label_smoothing, nan_policy
+    )
     total = _core.loss_total(x, y, logits, w, pw, m, eps)
     count, weight_sum = _core.kept(x, w, m) if (w is not None or m is not None) else (x.size, x.size)
     return total, int(count), float(weight_sum)
@@ -439,9 +567,12 @@ def loss(
     axis: Any,
     keepdims: Any,
     out: Any,
+    nan_policy: Any = "propagate",
 ) -> Any:
     """A loss call (``reduction`` already resolved)."""
-    x, y, w, pw, m, eps, result = prepare(logits, input, target, weight, pos_weight, mask, label_smoothing)
+    x, y, w, pw, m, eps, result, masked = prepare(
+        logits, input, target, weight, pos_weight, mask, label_smoothing, nan_policy
+    )
     axes = (
         None
         if axis is None and keepdims is False
@@ -460,7 +591,7 @@ def loss(
     given = outs(("out",), out, result)[0]
     losses = _core.losses(x, y, logits, w, pw, m, eps, _destination(given, x.dtype))
     if axes is None:
-        return _finish(losses, given, result)
+        return _as_masked(_finish(losses, given, result), masked)
     div = axis_divisor(reduction, x.shape, axes, w, m, x.dtype)
     return reduce_axes(losses, axes, bool(keepdims), div, result)
 
@@ -480,11 +611,14 @@ def gradient(
     axis: Any,
     keepdims: Any,
     out: Any,
+    nan_policy: Any = "propagate",
 ) -> Tuple[Any, Any]:
     """The gradient functions and the value-and-gradient ones: ``(loss or None, gradient)``."""
     reduction = check_reduction(reduction)
     wrt = check_wrt(wrt)
-    x, y, w, pw, m, eps, result = prepare(logits, input, target, weight, pos_weight, mask, label_smoothing)
+    x, y, w, pw, m, eps, result, masked = prepare(
+        logits, input, target, weight, pos_weight, mask, label_smoothing, nan_policy
+    )
     axes = (
         None
         if axis is None and keepdims is False
@@ -528,25 +662,35 @@ def gradient(
     values, grad = _core.gradient(
         x, y, logits, w, pw, m, eps, wrt, go_array, scale, out, loss, loss_into, total_divisor
     )
-    grad = _finish(grad, grad_out, result)
+    grad = _as_masked(_finish(grad, grad_out, result), masked)
     if not want_loss:
         return None, grad
     if axes is not None:
         return reduce_axes(values, axes, bool(keepdims), div, result), grad
     if each:
-        return _finish(values, loss_out, result), grad
+        return _as_masked(_finish(values, loss_out, result), masked), grad
     if exact:
         return values, grad
     return _scalar(values if div is None else mean_of(values, div), result), grad
 
 
 def grad_hess(
-    input: Any, target: Any, weight: Any, pos_weight: Any, mask: Any, label_smoothing: Any, out: Any
+    input: Any,
+    target: Any,
+    weight: Any,
+    pos_weight: Any,
+    mask: Any,
+    label_smoothing: Any,
+    out: Any,
+    nan_policy: Any = "propagate",
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Per-element gradient and hessian of the with-logits loss with respect to the logits."""
-    x, y, w, pw, m, eps, result = prepare(True, input, target, weight, pos_weight, mask, label_smoothing)
+    x, y, w, pw, m, eps, result, masked = prepare(
+        True, input, target, weight, pos_weight, mask, label_smoothing, nan_policy
+    )
     grad_out, hess_out = outs(("grad", "hess"), out, result)
     grad, hess = _core.grad_hess(
         x, y, w, pw, m, eps, _destination(grad_out, x.dtype), _destination(hess_out, x.dtype)
     )
-    return _finish(grad, grad_out, result), _finish(hess, hess_out, result)
+    grad, hess = _finish(grad, grad_out, result), _finish(hess, hess_out, result)
+    return _as_masked(grad, masked), _as_masked(hess, masked)

@@ -67,6 +67,7 @@ class BCEAccumulator:
         weight: Any = None,
         pos_weight: Any = None,
         label_smoothing: float = 0.0,
+        nan_policy: str = "propagate",
     ) -> None:
         if not isinstance(with_logits, (bool, np.bool_)):
             raise TypeError(f"with_logits must be True or False, got {with_logits!r}")
@@ -78,6 +79,7 @@ class BCEAccumulator:
             None if pos_weight is None else _plan.real_array("pos_weight", pos_weight)
         )
         self.label_smoothing = _plan.check_label_smoothing(label_smoothing)
+        self.nan_policy = _plan.check_nan_policy(nan_policy)
         self._sum: List[float] = []
         self._weight_sum: List[float] = []
         self._count = 0
@@ -102,7 +104,14 @@ class BCEAccumulator:
             weight = self.weight
         return self.add_totals(
             *_plan.totals(
-                self.with_logits, input, target, weight, self.pos_weight, mask, self.label_smoothing
+                self.with_logits,
+                input,
+                target,
+                weight,
+                self.pos_weight,
+                mask,
+                self.label_smoothing,
+                self.nan_policy,
             )
         )
 
@@ -137,6 +146,7 @@ class BCEAccumulator:
         return (
             self.with_logits == other.with_logits
             and self.label_smoothing == other.label_smoothing
+            and self.nan_policy == other.nan_policy
             and same(self.weight, other.weight)
             and same(self.pos_weight, other.pos_weight)
         )

@@ -122,6 +122,7 @@ class _Call(NamedTuple):
     label_smoothing: float
     axes: Optional[Tuple[int, ...]]
     keepdims: bool
+    nan_policy: str
 
 
 def _prepare(
@@ -134,6 +135,7 @@ def _prepare(
     label_smoothing: Any,
     axis: Any,
     keepdims: Any,
+    nan_policy: Any = "propagate",
 ) -> _Call:
     x = _dask_array("input", input)
     y = _dask_array("target", target)
@@ -150,7 +152,8 @@ def _prepare(
     keep = _plan.check_keepdims(keepdims)
     axes = _plan.check_axis(axis, reduction, x.ndim, keep)
     m = None if mask is None else _mask(mask, x)
-    return _Call(x, y, w, pw, m, result, compute, smoothing, axes, keep)
+    nan = _plan.check_nan_policy(nan_policy)
+    return _Call(x, y, w, pw, m, result, compute, smoothing, axes, keep, nan)
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,6 +173,7 @@ def _loss_block(
     *,
     with_logits: bool,
     smoothing: float,
+    nan_policy: str = "propagate",
     compute: Optional[np.dtype] = None,
 ) -> np.ndarray:
     """Per-element losses of one chunk; in ``compute`` (the kernels' dtype) when an ``axis``
@@ -178,7 +182,7 @@ def _loss_block(
         x, y = x.astype(compute, copy=False), y.astype(compute, copy=False)
     loss = functional.binary_cross_entropy_with_logits if with_logits else functional.binary_cross_entropy
     kw = _keywords(with_logits, pw)
-    return loss(x, y, w, reduction="none", mask=m, label_smoothing=smoothing, **kw)
+    return loss(x, y, w, reduction="none", mask=m, label_smoothing=smoothing, nan_policy=nan_policy, **kw)
 
 
 def _grad_block(
@@ -191,6 +195,7 @@ def _grad_block(
     *,
     with_logits: bool,
     smoothing: float,
+    nan_policy: str = "propagate",
     wrt: str,
     reduction: str,
 ) -> np.ndarray:
@@ -211,6 +216,7 @@ def _grad_block(
         wrt=wrt,
         mask=m,
         label_smoothing=smoothing,
+        nan_policy=nan_policy,
         **kw,
     )
 
@@ -225,6 +231,7 @@ def _value_and_grad_block(
     *,
     with_logits: bool,
     smoothing: float,
+    nan_policy: str = "propagate",
     wrt: str,
     result: np.dtype,
 ) -> np.ndarray:
@@ -249,6 +256,7 @@ def _value_and_grad_block(
         wrt=wrt,
         mask=m,
         label_smoothing=smoothing,
+        nan_policy=nan_policy,
         out=(both[0], both[1]),
         **kw,
     )
@@ -263,12 +271,13 @@ def _grad_hess_block(
     m: Optional[np.ndarray],
     *,
     smoothing: float,
+    nan_policy: str = "propagate",
     result: np.dtype,
 ) -> np.ndarray:
     """Gradient and hessian of one chunk, stacked along a new first axis like ``_value_and_grad_block``."""
     both = np.empty((2,) + x.shape, dtype=result)
     functional.binary_cross_entropy_with_logits_grad_hess(
-        x, y, w, pw, mask=m, label_smoothing=smoothing, out=(both[0], both[1])
+        x, y, w, pw, mask=m, label_smoothing=smoothing, nan_policy=nan_policy, out=(both[0], both[1])
     )
     return both
 
@@ -282,12 +291,13 @@ def _state_block(
     *,
     with_logits: bool,
     smoothing: float,
+    nan_policy: str = "propagate",
 ) -> np.ndarray:
     """One chunk's accumulator (float64 loss sum, count, weight total) in a one-element object
     array, the block Dask's tree reduction then combines. The chunk's slices of weight and
     pos_weight are in its totals; the accumulators merged hold none of their own."""
-    acc = BCEAccumulator(with_logits, label_smoothing=smoothing)
-    acc.add_totals(*_plan.totals(with_logits, x, y, w, pw, m, smoothing))
+    acc = BCEAccumulator(with_logits, label_smoothing=smoothing, nan_policy=nan_policy)
+    acc.add_totals(*_plan.totals(with_logits, x, y, w, pw, m, smoothing, nan_policy))
     block = np.empty((1,) * x.ndim, dtype=object)
     block[(0,) * x.ndim] = acc
     return block
@@ -305,16 +315,28 @@ def _merged(blocks: Any) -> BCEAccumulator:
     """A fresh accumulator holding every one in ``blocks`` (theirs are left as they were, in case
     Dask hands a result to a task twice)."""
     accs = _accumulators(blocks)
-    total = BCEAccumulator(accs[0].with_logits, label_smoothing=accs[0].label_smoothing)
+    first = accs[0]
+    total = BCEAccumulator(
+        first.with_logits, label_smoothing=first.label_smoothing, nan_policy=first.nan_policy
+    )
     for acc in accs:
         total.merge(acc)
     return total
 
 
 def _divisor_terms_block(
-    x: np.ndarray, w: Optional[np.ndarray], m: Optional[np.ndarray], *, reduction: str, compute: np.dtype
+    x: np.ndarray,
+    y: np.ndarray,
+    w: Optional[np.ndarray],
+    m: Optional[np.ndarray],
+    *,
+    reduction: str,
+    compute: np.dtype,
+    nan_policy: str,
 ) -> np.ndarray:
-    """What each element of one chunk adds to a mean's divisor (``_plan.divisor_terms``)."""
+    """What each element of one chunk adds to a mean's divisor (``_plan.divisor_terms``), with the
+    elements the NumPy API leaves out (masks, omitted NaN) left out."""
+    _, _, w, _, m, _, _, _ = _plan.prepare(True, x, y, w, None, m, 0.0, nan_policy)
     terms = _plan.divisor_terms(reduction, x.shape, w, m, compute)
     return np.ones(x.shape, dtype=bool) if terms is None else terms
 
@@ -376,17 +398,20 @@ def _divisor(call: _Call, reduction: str, axes: Optional[Tuple[int, ...]]) -> Di
     if reduction not in _plan.MEANS:
         return None
     x = call.input
-    if call.mask is None and (reduction == "mean" or call.weight is None):
+    counts_all = call.mask is None and call.nan_policy != "omit"
+    if counts_all and (reduction == "mean" or call.weight is None):
         return x.size if axes is None else int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
     weighted = reduction == "weighted_mean" and call.weight is not None
     dtype = call.compute if weighted else np.dtype(bool)
     terms = da.map_blocks(
         _divisor_terms_block,
         x,
+        call.target,
         call.weight,
         call.mask,
         reduction=reduction,
         compute=call.compute,
+        nan_policy=call.nan_policy,
         dtype=dtype,
         meta=np.empty((0,) * x.ndim, dtype=dtype),
     )
@@ -403,6 +428,7 @@ def _total(with_logits: bool, call: _Call, reduction: str) -> da.Array:
         chunks=tuple((1,) * n for n in call.input.numblocks),
         with_logits=with_logits,
         smoothing=call.label_smoothing,
+        nan_policy=call.nan_policy,
     )
     return da.reduction(
         states,
@@ -428,6 +454,7 @@ def _along_axes(with_logits: bool, call: _Call, reduction: str) -> da.Array:
         dtype=call.compute,
         with_logits=with_logits,
         smoothing=call.label_smoothing,
+        nan_policy=call.nan_policy,
         compute=call.compute,
     )
     return _reduce_losses(losses, call, reduction)
@@ -453,7 +480,12 @@ def _reduce_losses(losses: da.Array, call: _Call, reduction: str) -> da.Array:
 def _losses(with_logits: bool, call: _Call, reduction: str) -> da.Array:
     if reduction == "none":
         return _blocks(
-            _loss_block, call, dtype=call.result, with_logits=with_logits, smoothing=call.label_smoothing
+            _loss_block,
+            call,
+            dtype=call.result,
+            with_logits=with_logits,
+            smoothing=call.label_smoothing,
+            nan_policy=call.nan_policy,
         )
     if call.axes is not None:
         return _along_axes(with_logits, call, reduction)
@@ -493,7 +525,12 @@ def _axis_factor(grad_output: Any, call: _Call, reduction: str) -> da.Array:
 
 
 def _gradient(with_logits: bool, call: _Call, reduction: str, grad_output: Any, wrt: str) -> da.Array:
-    kw = {"with_logits": with_logits, "smoothing": call.label_smoothing, "wrt": wrt}
+    kw = {
+        "with_logits": with_logits,
+        "smoothing": call.label_smoothing,
+        "nan_policy": call.nan_policy,
+        "wrt": wrt,
+    }
     if reduction == "none":
         go = _elementwise_grad_output(grad_output, call)
         return _blocks(_grad_block, call, go, dtype=call.result, reduction="none", **kw)
@@ -526,11 +563,14 @@ def binary_cross_entropy_with_logits(
     label_smoothing: float = 0.0,
     axis: Any = None,
     keepdims: bool = False,
+    nan_policy: str = "propagate",
 ) -> da.Array:
     """``fastbce.binary_cross_entropy_with_logits`` on Dask arrays: a lazy array of the input's
     chunks for ``reduction="none"``, else a lazy 0-d array (or, with ``axis``, the reduced shape)."""
     reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=2)
-    call = _prepare(input, target, weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims)
+    call = _prepare(
+        input, target, weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims, nan_policy
+    )
     return _losses(True, call, reduction)
 
 
@@ -546,11 +586,12 @@ def binary_cross_entropy(
     label_smoothing: float = 0.0,
     axis: Any = None,
     keepdims: bool = False,
+    nan_policy: str = "propagate",
 ) -> da.Array:
     """``fastbce.binary_cross_entropy`` (on probabilities) on Dask arrays; see
     ``binary_cross_entropy_with_logits``."""
     reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=2)
-    call = _prepare(input, target, weight, None, reduction, mask, label_smoothing, axis, keepdims)
+    call = _prepare(input, target, weight, None, reduction, mask, label_smoothing, axis, keepdims, nan_policy)
     return _losses(False, call, reduction)
 
 
@@ -568,6 +609,7 @@ def _grad_call(
     label_smoothing: Any,
     axis: Any,
     keepdims: Any,
+    nan_policy: Any = "propagate",
 ) -> Tuple[Optional[da.Array], da.Array]:
     """The gradient functions and the value-and-gradient ones: ``(loss or None, gradient)``.
 
@@ -576,7 +618,9 @@ def _grad_call(
     exact float64 partial sums."""
     reduction = check_reduction(reduction)
     wrt = check_wrt(wrt)
-    call = _prepare(input, target, weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims)
+    call = _prepare(
+        input, target, weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims, nan_policy
+    )
     if want_loss and (reduction == "none" or call.axes is not None):
         # One kernel pass gives per-element losses and gradient (the fused kernel's float32
         # losses can differ from the loss-only kernel's in the last bit; this is what the NumPy
@@ -598,6 +642,7 @@ def _grad_call(
             chunks=((2,), *call.input.chunks),
             with_logits=with_logits,
             smoothing=call.label_smoothing,
+            nan_policy=call.nan_policy,
             wrt=wrt,
             result=dtype,
         )
@@ -621,11 +666,23 @@ def binary_cross_entropy_with_logits_grad(
     label_smoothing: float = 0.0,
     axis: Any = None,
     keepdims: bool = False,
+    nan_policy: str = "propagate",
 ) -> da.Array:
     """Gradient of ``sum(binary_cross_entropy_with_logits(...) * grad_output)`` with respect to
     ``wrt``: a lazy array with the input's shape and chunks. ``grad_output`` may be a Dask array
     (a 0-d one for a mean or sum); the divisor of a mean is computed lazily."""
-    args = (weight, pos_weight, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims)
+    args = (
+        weight,
+        pos_weight,
+        reduction,
+        grad_output,
+        wrt,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        nan_policy,
+    )
     return _grad_call(True, False, input, target, *args)[1]
 
 
@@ -641,10 +698,11 @@ def binary_cross_entropy_grad(
     label_smoothing: float = 0.0,
     axis: Any = None,
     keepdims: bool = False,
+    nan_policy: str = "propagate",
 ) -> da.Array:
     """Gradient of ``sum(binary_cross_entropy(...) * grad_output)``; see
     ``binary_cross_entropy_with_logits_grad``."""
-    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims)
+    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, nan_policy)
     return _grad_call(False, False, input, target, *args)[1]
 
 
@@ -661,10 +719,22 @@ def binary_cross_entropy_with_logits_value_and_grad(
     label_smoothing: float = 0.0,
     axis: Any = None,
     keepdims: bool = False,
+    nan_policy: str = "propagate",
 ) -> Tuple[da.Array, da.Array]:
     """``(loss, gradient)`` of ``binary_cross_entropy_with_logits``, both lazy; compute them
     together (``dask.compute(loss, grad)``) so that each chunk is read once."""
-    args = (weight, pos_weight, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims)
+    args = (
+        weight,
+        pos_weight,
+        reduction,
+        grad_output,
+        wrt,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        nan_policy,
+    )
     loss, grad = _grad_call(True, True, input, target, *args)
     assert loss is not None
     return loss, grad
@@ -682,9 +752,10 @@ def binary_cross_entropy_value_and_grad(
     label_smoothing: float = 0.0,
     axis: Any = None,
     keepdims: bool = False,
+    nan_policy: str = "propagate",
 ) -> Tuple[da.Array, da.Array]:
     """``(loss, gradient)`` of ``binary_cross_entropy``, both lazy."""
-    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims)
+    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, nan_policy)
     loss, grad = _grad_call(False, True, input, target, *args)
     assert loss is not None
     return loss, grad
@@ -698,11 +769,12 @@ def binary_cross_entropy_with_logits_grad_hess(
     *,
     mask: Any = None,
     label_smoothing: float = 0.0,
+    nan_policy: str = "propagate",
 ) -> Tuple[da.Array, da.Array]:
     """Per-element gradient and hessian of the with-logits loss with respect to the logits, as
     ``fastbce.binary_cross_entropy_with_logits_grad_hess``: two lazy arrays with the input's chunks,
     from one kernel pass per chunk."""
-    call = _prepare(input, target, weight, pos_weight, "none", mask, label_smoothing, None, False)
+    call = _prepare(input, target, weight, pos_weight, "none", mask, label_smoothing, None, False, nan_policy)
     both = _blocks(
         _grad_hess_block,
         call,
@@ -710,6 +782,7 @@ def binary_cross_entropy_with_logits_grad_hess(
         new_axis=0,
         chunks=((2,), *call.input.chunks),
         smoothing=call.label_smoothing,
+        nan_policy=call.nan_policy,
         result=call.result,
     )
     return both[0], both[1]

@@ -45,11 +45,11 @@ def binary_cross_entropy_with_logits(
     axis: Any = None,
     keepdims: bool = False,
     out: Optional[np.ndarray] = None,
+    nan_policy: str = "propagate",
 ) -> Any:
     reduction = _plan.resolve_reduction(size_average, reduce, reduction, stacklevel=2)
-    return _plan.loss(
-        True, input, target, weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims, out
-    )
+    args = (weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims, out, nan_policy)
+    return _plan.loss(True, input, target, *args)
 
 
 @document(
@@ -71,11 +71,11 @@ def binary_cross_entropy(
     axis: Any = None,
     keepdims: bool = False,
     out: Optional[np.ndarray] = None,
+    nan_policy: str = "propagate",
 ) -> Any:
     reduction = _plan.resolve_reduction(size_average, reduce, reduction, stacklevel=2)
-    return _plan.loss(
-        False, input, target, weight, None, reduction, mask, label_smoothing, axis, keepdims, out
-    )
+    args = (weight, None, reduction, mask, label_smoothing, axis, keepdims, out, nan_policy)
+    return _plan.loss(False, input, target, *args)
 
 
 @document(
@@ -97,8 +97,21 @@ def binary_cross_entropy_with_logits_grad(
     axis: Any = None,
     keepdims: bool = False,
     out: Optional[np.ndarray] = None,
+    nan_policy: str = "propagate",
 ) -> np.ndarray:
-    args = (weight, pos_weight, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out)
+    args = (
+        weight,
+        pos_weight,
+        reduction,
+        grad_output,
+        wrt,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        out,
+        nan_policy,
+    )
     return _plan.gradient(True, False, input, target, *args)[1]
 
 
@@ -120,8 +133,9 @@ def binary_cross_entropy_grad(
     axis: Any = None,
     keepdims: bool = False,
     out: Optional[np.ndarray] = None,
+    nan_policy: str = "propagate",
 ) -> np.ndarray:
-    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out)
+    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out, nan_policy)
     return _plan.gradient(False, False, input, target, *args)[1]
 
 
@@ -144,8 +158,21 @@ def binary_cross_entropy_with_logits_value_and_grad(
     axis: Any = None,
     keepdims: bool = False,
     out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
+    nan_policy: str = "propagate",
 ) -> Tuple[Any, np.ndarray]:
-    args = (weight, pos_weight, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out)
+    args = (
+        weight,
+        pos_weight,
+        reduction,
+        grad_output,
+        wrt,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        out,
+        nan_policy,
+    )
     return _plan.gradient(True, True, input, target, *args)
 
 
@@ -167,8 +194,9 @@ def binary_cross_entropy_value_and_grad(
     axis: Any = None,
     keepdims: bool = False,
     out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
+    nan_policy: str = "propagate",
 ) -> Tuple[Any, np.ndarray]:
-    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out)
+    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out, nan_policy)
     return _plan.gradient(False, True, input, target, *args)
 
 
@@ -189,5 +217,6 @@ def binary_cross_entropy_with_logits_grad_hess(
     mask: Any = None,
     label_smoothing: float = 0.0,
     out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
+    nan_policy: str = "propagate",
 ) -> Tuple[np.ndarray, np.ndarray]:
-    return _plan.grad_hess(input, target, weight, pos_weight, mask, label_smoothing, out)
+    return _plan.grad_hess(input, target, weight, pos_weight, mask, label_smoothing, out, nan_policy)

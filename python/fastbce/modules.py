@@ -8,7 +8,7 @@ import numpy as np
 
 from . import functional as F
 from ._docs import PARAMETERS, RAISES
-from ._plan import check_label_smoothing, real_array, resolve_reduction
+from ._plan import check_label_smoothing, check_nan_policy, real_array, resolve_reduction
 
 __all__ = ["BCEWithLogitsLoss", "BCELoss"]
 
@@ -22,6 +22,7 @@ Parameters
 {reduction}
 {extra}label_smoothing : float, default 0.0
     Keyword-only. ε in [0, 1): targets become ``y (1 - ε) + ε / 2``.
+{nan_policy}
 
 Methods
 -------
@@ -49,11 +50,13 @@ class _Loss:
         reduce: Optional[bool] = None,
         reduction: str = "mean",
         label_smoothing: float = 0.0,
+        nan_policy: str = "propagate",
     ) -> None:
         # stacklevel 4: resolve_reduction <- _Loss.__init__ <- subclass __init__ <- the caller.
         self.reduction: str = resolve_reduction(size_average, reduce, reduction, stacklevel=4)
         self.weight: Optional[np.ndarray] = None if weight is None else real_array("weight", weight)
         self.label_smoothing: float = check_label_smoothing(label_smoothing)
+        self.nan_policy: str = check_nan_policy(nan_policy)
 
     def __call__(self, input: Any, target: Any, *, mask: Any = None) -> Any:
         """The loss, as ``forward``."""
@@ -64,7 +67,8 @@ class _Loss:
 
     def _extra_repr(self) -> str:
         smoothing = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
-        return f"reduction={self.reduction!r}{smoothing}"
+        nan = f", nan_policy={self.nan_policy!r}" if self.nan_policy != "propagate" else ""
+        return f"reduction={self.reduction!r}{smoothing}{nan}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._extra_repr()})"
@@ -88,8 +92,9 @@ class BCEWithLogitsLoss(_Loss):
         pos_weight: Any = None,
         *,
         label_smoothing: float = 0.0,
+        nan_policy: str = "propagate",
     ) -> None:
-        super().__init__(weight, size_average, reduce, reduction, label_smoothing)
+        super().__init__(weight, size_average, reduce, reduction, label_smoothing, nan_policy)
         self.pos_weight: Optional[np.ndarray] = (
             None if pos_weight is None else real_array("pos_weight", pos_weight)
         )
@@ -104,6 +109,7 @@ class BCEWithLogitsLoss(_Loss):
             pos_weight=self.pos_weight,
             mask=mask,
             label_smoothing=self.label_smoothing,
+            nan_policy=self.nan_policy,
         )
 
     def grad(
@@ -120,6 +126,7 @@ class BCEWithLogitsLoss(_Loss):
             wrt,
             mask=mask,
             label_smoothing=self.label_smoothing,
+            nan_policy=self.nan_policy,
         )
 
     def value_and_grad(
@@ -136,13 +143,20 @@ class BCEWithLogitsLoss(_Loss):
             wrt,
             mask=mask,
             label_smoothing=self.label_smoothing,
+            nan_policy=self.nan_policy,
         )
 
     def grad_hess(self, input: Any, target: Any, *, mask: Any = None) -> Tuple[np.ndarray, np.ndarray]:
         """Per-element gradient and hessian with respect to the logits (the reduction does not
         apply): what a gradient-boosting library asks of a custom objective."""
         return F.binary_cross_entropy_with_logits_grad_hess(
-            input, target, self.weight, self.pos_weight, mask=mask, label_smoothing=self.label_smoothing
+            input,
+            target,
+            self.weight,
+            self.pos_weight,
+            mask=mask,
+            label_smoothing=self.label_smoothing,
+            nan_policy=self.nan_policy,
         )
 
 
@@ -163,8 +177,9 @@ class BCELoss(_Loss):
         reduction: str = "mean",
         *,
         label_smoothing: float = 0.0,
+        nan_policy: str = "propagate",
     ) -> None:
-        super().__init__(weight, size_average, reduce, reduction, label_smoothing)
+        super().__init__(weight, size_average, reduce, reduction, label_smoothing, nan_policy)
 
     def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
         """The loss: ``fastbce.binary_cross_entropy`` with these settings."""
@@ -175,6 +190,7 @@ class BCELoss(_Loss):
             reduction=self.reduction,
             mask=mask,
             label_smoothing=self.label_smoothing,
+            nan_policy=self.nan_policy,
         )
 
     def grad(
@@ -190,6 +206,7 @@ class BCELoss(_Loss):
             wrt,
             mask=mask,
             label_smoothing=self.label_smoothing,
+            nan_policy=self.nan_policy,
         )
 
     def value_and_grad(
@@ -205,4 +222,5 @@ class BCELoss(_Loss):
             wrt,
             mask=mask,
             label_smoothing=self.label_smoothing,
+            nan_policy=self.nan_policy,
         )
