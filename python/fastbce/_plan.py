@@ -614,8 +614,10 @@ def gradient(
     nan_policy: Any = "propagate",
 ) -> Tuple[Any, Any]:
     """The gradient functions and the value-and-gradient ones: ``(loss or None, gradient)``."""
-    reduction = check_reduction(reduction)
-    wrt = check_wrt(wrt)
+    if reduction.__class__ is not str or reduction not in _REDUCTION_SET:
+        check_reduction(reduction)
+    if wrt.__class__ is not str or (wrt != "input" and wrt != "target"):
+        check_wrt(wrt)
     x, y, w, pw, m, eps, result, masked = prepare(
         logits, input, target, weight, pos_weight, mask, label_smoothing, nan_policy
     )
@@ -624,7 +626,9 @@ def gradient(
         if axis is None and keepdims is False
         else check_axis(axis, reduction, x.ndim, check_keepdims(keepdims))
     )
-    if want_loss:
+    if out is None:
+        loss_out = grad_out = None
+    elif want_loss:
         loss_out, grad_out = outs(("loss", "gradient"), out, result)
         if loss_out is not None and (reduction != "none" or axes is not None):
             raise ValueError(
@@ -649,20 +653,23 @@ def gradient(
                 go_array = go
     else:
         div = divisor(reduction, x, w, m)
-        scale = scale_of(scalar_grad_output(grad_output, reduction), div)
+        if grad_output.__class__ is not float:
+            grad_output = scalar_grad_output(grad_output, reduction)
+        scale = scale_of(grad_output, div)
     if go_array is not None:
         go_array = _in(go_array, x.dtype)
     each = want_loss and (reduction == "none" or axes is not None)
     exact = result is x.dtype or result == x.dtype
     # The native call's last arguments, named as its parameters.
-    out = _destination(grad_out, x.dtype)
+    out = None if grad_out is None else _destination(grad_out, x.dtype)
     loss = ("each" if each else "sum") if want_loss else None
     loss_into = _destination(loss_out, x.dtype) if each else None
     total_divisor = (1 if div is None else div) if want_loss and exact and not each else None
     values, grad = _core.gradient(
         x, y, logits, w, pw, m, eps, wrt, go_array, scale, out, loss, loss_into, total_divisor
     )
-    grad = _as_masked(_finish(grad, grad_out, result), masked)
+    if grad_out is not None or not exact or masked is not None:
+        grad = _as_masked(_finish(grad, grad_out, result), masked)
     if not want_loss:
         return None, grad
     if axes is not None:
@@ -688,6 +695,8 @@ def grad_hess(
     x, y, w, pw, m, eps, result, masked = prepare(
         True, input, target, weight, pos_weight, mask, label_smoothing, nan_policy
     )
+    if out is None and masked is None and (result is x.dtype or result == x.dtype):
+        return _core.grad_hess(x, y, w, pw, m, eps)  # what the kernels return, as it is
     grad_out, hess_out = outs(("grad", "hess"), out, result)
     grad, hess = _core.grad_hess(
         x, y, w, pw, m, eps, _destination(grad_out, x.dtype), _destination(hess_out, x.dtype)
