@@ -25,6 +25,7 @@ from conftest import (
     assert_identical,
     legacy_warning_pattern,
     load_case,
+    optional_import,
     reference,
 )
 
@@ -470,3 +471,30 @@ def test_flat_lists_of_weights_are_the_arrays_they_convert_to():
             fastbce.binary_cross_entropy_with_logits(x, y, weight=bad)
     with pytest.raises(ValueError, match=r"weight of shape \(2,\) does not broadcast"):
         fastbce.binary_cross_entropy_with_logits(x, y, weight=[1.5, 2.0])
+
+
+def test_public_api_has_numpydoc_docstrings():
+    """help() answers what the README answers: every public function and class documents its
+    parameters, what it returns (classes: their attributes or methods) and what it raises."""
+    import doctest
+
+    import fastbce.accumulator
+
+    documented = [getattr(fastbce, name) for name in fastbce.__all__ if name not in ("functional", "metrics")]
+    optional_import("dask")
+    import fastbce.dask
+
+    documented += [getattr(fastbce.dask, name) for name in fastbce.dask.__all__]
+    for obj in documented:
+        doc = inspect.getdoc(obj) or ""
+        name = getattr(obj, "__qualname__", repr(obj))
+        if obj in (fastbce.get_num_threads, fastbce.simd_level):
+            assert "Returns\n" in doc, name
+            continue
+        assert "Parameters\n----------\n" in doc, name
+        assert "Raises\n------\n" in doc, name
+        if isinstance(obj, type):
+            assert "Methods\n-------\n" in doc or "Attributes\n----------\n" in doc, name
+        else:
+            assert "Returns\n-------\n" in doc, name
+    assert doctest.testmod(fastbce.accumulator).failed == 0

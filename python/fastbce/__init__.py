@@ -57,6 +57,10 @@ def set_num_threads(n: int) -> None:
         From 1 to ``4 * os.cpu_count()`` (the cap keeps a mistaken count from starting thousands
         of threads).
 
+    Returns
+    -------
+    None
+
     Raises
     ------
     TypeError
@@ -70,7 +74,13 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads fastbce uses for large inputs."""
+    """The number of threads fastbce uses for large inputs.
+
+    Returns
+    -------
+    int
+        The count ``set_num_threads`` (or ``FASTBCE_NUM_THREADS``) set, else the machine's CPUs.
+    """
     return int(_core.get_num_threads())
 
 

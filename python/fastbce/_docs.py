@@ -121,6 +121,27 @@ _RETURNS = {
     ),
 }
 
+_RETURNS.update(
+    {
+        "dask_loss": (
+            "loss : dask.array.Array\n"
+            "    Lazy: a 0-d array for ``'mean'``, ``'sum'`` and ``'weighted_mean'`` (a tree\n"
+            "    reduction of per-chunk accumulators), the input's chunks for ``'none'``, the reduced\n"
+            "    shape with ``axis``."
+        ),
+        "dask_grad": "grad : dask.array.Array\n    Lazy, with the input's shape and chunks.",
+        "dask_value_and_grad": (
+            "loss : dask.array.Array\n"
+            "    Lazy, as the loss function returns it.\n"
+            "grad : dask.array.Array\n"
+            "    Lazy, with the input's chunks; compute both together (``dask.compute(loss, grad)``)."
+        ),
+        "dask_grad_hess": (
+            "grad, hess : dask.array.Array\n    Lazy, with the input's chunks, from one pass per chunk."
+        ),
+    }
+)
+
 RAISES = (
     "ValueError\n"
     "    A target whose shape is not the input's, an operand that does not broadcast to it without\n"

@@ -50,14 +50,47 @@ class BCEAccumulator:
     number of batches, in float64 and exactly (see the module documentation for what that
     guarantees).
 
-    ``weight`` and ``pos_weight`` given here apply to every batch (for example one per column);
-    ``update(..., weight=...)`` multiplies a batch's own sample weights in, and ``mask`` leaves
-    elements out of the sum, the count and the weight total alike.
+    Parameters
+    ----------
+    with_logits : bool, default True
+        The loss on logits (``binary_cross_entropy_with_logits``), or on probabilities.
+    weight : array_like, optional
+        Keyword-only. A weight that applies to every batch (one per column, say); each
+        ``update(..., weight=...)`` multiplies a batch's own sample weights in.
+    pos_weight : array_like, optional
+        Keyword-only, with logits only: the weight of positive examples, for every batch.
+    label_smoothing : float, default 0.0
+        Keyword-only. ε in [0, 1): targets become ``y (1 - ε) + ε / 2``.
+    nan_policy : {'propagate', 'raise', 'omit'}, default 'propagate'
+        Keyword-only. What NaN in a batch's input, target or weight does (see ``fastbce.functional``).
 
-    >>> acc = BCEAccumulator()
-    >>> for logits, labels in batches:           # doctest: +SKIP
-    ...     acc.update(logits, labels)
-    >>> acc.mean                                 # doctest: +SKIP
+    Attributes
+    ----------
+    sum, count, weight_sum : float, int, float
+        The loss summed over the elements counted, how many were counted (a mask leaves elements
+        out of all three), and their total weight.
+    mean, weighted_mean : float
+        ``sum / count`` and ``sum / weight_sum``, as ``reduction="mean"`` and
+        ``"weighted_mean"`` over all batches at once (NaN when nothing counted).
+
+    Raises
+    ------
+    TypeError
+        ``with_logits`` is not a bool, or an argument is not of its type.
+    ValueError
+        ``pos_weight`` without logits; an invalid ``label_smoothing`` or ``nan_policy``; in
+        ``update``, what the loss functions refuse; in ``merge``, accumulators of other settings.
+
+    Examples
+    --------
+    >>> import numpy as np, fastbce
+    >>> acc = fastbce.BCEAccumulator()
+    >>> for logits, labels in [(np.array([0.5, -1.0]), np.array([1.0, 0.0]))] * 3:
+    ...     _ = acc.update(logits, labels)
+    >>> acc.count
+    6
+    >>> round(acc.mean, 6)
+    0.393669
     """
 
     def __init__(
@@ -125,7 +158,15 @@ class BCEAccumulator:
         return self
 
     def merge(self, other: BCEAccumulator) -> BCEAccumulator:
-        """Adds what ``other`` accumulated (same loss and settings); returns this accumulator."""
+        """Adds what ``other`` accumulated; returns this accumulator.
+
+        Raises
+        ------
+        TypeError
+            ``other`` is not a BCEAccumulator.
+        ValueError
+            ``other`` has other settings (loss, weights, smoothing, NaN policy).
+        """
         if not isinstance(other, BCEAccumulator):
             raise TypeError(f"other must be a BCEAccumulator, got {type(other).__name__}")
         if not self._same_settings(other):

@@ -43,6 +43,7 @@ except ImportError as error:
     raise ImportError("fastbce.dask needs Dask, which is not installed: pip install fastbce[dask]") from error
 
 from . import _core, _plan, functional
+from ._docs import document
 from ._plan import check_reduction, check_wrt, resolve_reduction, scalar_grad_output
 from .accumulator import BCEAccumulator
 
@@ -550,6 +551,11 @@ def _gradient(with_logits: bool, call: _Call, reduction: str, grad_output: Any, 
 # The public functions: the NumPy API's names and arguments (without out=), lazy results.
 
 
+@document(
+    "``fastbce.binary_cross_entropy_with_logits`` on Dask arrays (any of the arrays may be NumPy).",
+    logits=True,
+    returns="dask_loss",
+)
 def binary_cross_entropy_with_logits(
     input: Any,
     target: Any,
@@ -574,6 +580,11 @@ def binary_cross_entropy_with_logits(
     return _losses(True, call, reduction)
 
 
+@document(
+    "``fastbce.binary_cross_entropy`` (on probabilities) on Dask arrays.",
+    logits=False,
+    returns="dask_loss",
+)
 def binary_cross_entropy(
     input: Any,
     target: Any,
@@ -653,6 +664,12 @@ def _grad_call(
     return (_losses(with_logits, call, reduction) if want_loss else None), grad
 
 
+@document(
+    "``fastbce.binary_cross_entropy_with_logits_grad`` on Dask arrays: the divisor of a mean is "
+    "computed lazily, and ``grad_output`` may be a Dask array.",
+    logits=True,
+    returns="dask_grad",
+)
 def binary_cross_entropy_with_logits_grad(
     input: Any,
     target: Any,
@@ -686,6 +703,11 @@ def binary_cross_entropy_with_logits_grad(
     return _grad_call(True, False, input, target, *args)[1]
 
 
+@document(
+    "``fastbce.binary_cross_entropy_grad`` on Dask arrays.",
+    logits=False,
+    returns="dask_grad",
+)
 def binary_cross_entropy_grad(
     input: Any,
     target: Any,
@@ -706,6 +728,11 @@ def binary_cross_entropy_grad(
     return _grad_call(False, False, input, target, *args)[1]
 
 
+@document(
+    "``(loss, gradient)`` of ``binary_cross_entropy_with_logits`` on Dask arrays.",
+    logits=True,
+    returns="dask_value_and_grad",
+)
 def binary_cross_entropy_with_logits_value_and_grad(
     input: Any,
     target: Any,
@@ -740,6 +767,11 @@ def binary_cross_entropy_with_logits_value_and_grad(
     return loss, grad
 
 
+@document(
+    "``(loss, gradient)`` of ``binary_cross_entropy`` on Dask arrays.",
+    logits=False,
+    returns="dask_value_and_grad",
+)
 def binary_cross_entropy_value_and_grad(
     input: Any,
     target: Any,
@@ -761,6 +793,11 @@ def binary_cross_entropy_value_and_grad(
     return loss, grad
 
 
+@document(
+    "Per-element gradient and hessian of the with-logits loss with respect to the logits, on Dask arrays.",
+    logits=True,
+    returns="dask_grad_hess",
+)
 def binary_cross_entropy_with_logits_grad_hess(
     input: Any,
     target: Any,
