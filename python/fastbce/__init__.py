@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator as _operator
 import os as _os
+import typing as _typing
 import warnings as _warnings
 
 import numpy as _np
@@ -47,15 +48,15 @@ __all__ = [
 ]
 
 
-def set_num_threads(n: int) -> None:
+def set_num_threads(n: _typing.SupportsIndex) -> None:
     """Sets how many threads fastbce's own pool uses for large inputs (calls already running keep
     theirs).
 
     Parameters
     ----------
     n : int
-        From 1 to ``4 * os.cpu_count()`` (the cap keeps a mistaken count from starting thousands
-        of threads).
+        An integer (a NumPy integer too), from 1 to ``4 * os.cpu_count()`` (the cap keeps a
+        mistaken count from starting thousands of threads).
 
     Returns
     -------

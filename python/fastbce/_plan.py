@@ -16,17 +16,35 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union, cast, get_args
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _core
 
-REDUCTIONS = ("none", "mean", "sum", "weighted_mean")
-NAN_POLICIES = ("propagate", "raise", "omit")
+# The types the signatures name. Each tuple of accepted values below is read from its type, so
+# that the checks and the annotations cannot disagree. (The string types are unions of one-value
+# Literals, which mypy reads as Literal["a", "b"]: a union at run time too, as stubtest checks.)
+ScalarReduction = Union[Literal["mean"], Literal["sum"], Literal["weighted_mean"]]  # one number
+Reduction = Union[Literal["none"], ScalarReduction]
+Wrt = Union[Literal["input"], Literal["target"]]
+NanPolicy = Union[Literal["propagate"], Literal["raise"], Literal["omit"]]
+Float = np.floating  # a loss: a NumPy floating scalar of the result dtype
+FloatArray = NDArray[np.floating]  # per-element losses, gradients, per-axis losses
+Real = Union[float, np.floating, np.integer]  # label_smoothing: NumPy scalars as good as Python's
+Axis = Union[int, np.integer, Tuple[Union[int, np.integer], ...], List[Union[int, np.integer]]]
+
+
+def _values(strings: Any) -> Tuple[str, ...]:
+    return tuple(value for literal in get_args(strings) for value in get_args(literal))
+
+
+REDUCTIONS = _values(Reduction)
+NAN_POLICIES = _values(NanPolicy)
 _REDUCTION_SET = frozenset(REDUCTIONS)
 MEANS = ("mean", "weighted_mean")
-WRT = ("input", "target")
+WRT = _values(Wrt)
 
 # Dtype kinds fastbce computes with: bool, signed and unsigned integers, floating point.
 _REAL_KINDS = "biuf"
@@ -47,11 +65,12 @@ def _flag(name: str, value: Any) -> bool:
     raise TypeError(f"{name} must be True, False or None, got {value!r}")
 
 
-def legacy_reduction(size_average: Any, reduce: Any, stacklevel: int) -> str:
+def legacy_reduction(size_average: Any, reduce: Any, stacklevel: int) -> Reduction:
     """PyTorch's ``_Reduction.legacy_get_string``: ``None`` counts as true, and a UserWarning names
     the ``reduction`` to use instead."""
     size_average = True if size_average is None else _flag("size_average", size_average)
     reduce = True if reduce is None else _flag("reduce", reduce)
+    reduction: Reduction
     if size_average and reduce:
         reduction = "mean"
     elif reduce:
@@ -66,36 +85,36 @@ def legacy_reduction(size_average: Any, reduce: Any, stacklevel: int) -> str:
     return reduction
 
 
-def check_reduction(reduction: Any) -> str:
+def check_reduction(reduction: Any) -> Reduction:
     if reduction.__class__ is not str or reduction not in _REDUCTION_SET:
         raise ValueError(
             f"{reduction!r} is not a valid value for reduction; "
             "expected 'none', 'mean', 'sum' or 'weighted_mean'"
         )
-    return reduction
+    return cast(Reduction, reduction)
 
 
-def resolve_reduction(size_average: Any, reduce: Any, reduction: Any, stacklevel: int) -> str:
+def resolve_reduction(size_average: Any, reduce: Any, reduction: Any, stacklevel: int) -> Reduction:
     """The effective reduction: the legacy arguments, when given, override ``reduction``."""
     if size_average is None and reduce is None:
         if reduction.__class__ is str and reduction in _REDUCTION_SET:
-            return reduction
+            return reduction  # type: ignore[return-value]  # one of Reduction's strings (no cast: hot)
         return check_reduction(reduction)
     return legacy_reduction(size_average, reduce, stacklevel + 1)
 
 
-def check_wrt(wrt: Any) -> str:
+def check_wrt(wrt: Any) -> Wrt:
     if wrt.__class__ is not str or wrt not in WRT:
         raise ValueError(f"wrt must be 'input' or 'target', got {wrt!r}")
-    return wrt
+    return cast(Wrt, wrt)
 
 
-def check_nan_policy(nan_policy: Any) -> str:
+def check_nan_policy(nan_policy: Any) -> NanPolicy:
     """What NaN in input, target or weight does (scipy's words): ``"propagate"`` (NaN results, as
     PyTorch), ``"raise"`` (ValueError naming the argument and the index), ``"omit"`` (as if masked)."""
     if nan_policy.__class__ is not str or nan_policy not in NAN_POLICIES:
         raise ValueError(f"nan_policy must be 'propagate', 'raise' or 'omit', got {nan_policy!r}")
-    return nan_policy
+    return cast(NanPolicy, nan_policy)
 
 
 def check_label_smoothing(value: Any) -> float:

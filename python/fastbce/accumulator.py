@@ -16,11 +16,13 @@ totals, *exactly* (Shewchuk's expansion, as ``math.fsum``), and rounds once when
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _plan
+from ._plan import NanPolicy, Real
 
 __all__ = ["BCEAccumulator"]
 
@@ -97,10 +99,10 @@ class BCEAccumulator:
         self,
         with_logits: bool = True,
         *,
-        weight: Any = None,
-        pos_weight: Any = None,
-        label_smoothing: float = 0.0,
-        nan_policy: str = "propagate",
+        weight: Optional[ArrayLike] = None,
+        pos_weight: Optional[ArrayLike] = None,
+        label_smoothing: Real = 0.0,
+        nan_policy: NanPolicy = "propagate",
     ) -> None:
         if not isinstance(with_logits, (bool, np.bool_)):
             raise TypeError(f"with_logits must be True or False, got {with_logits!r}")
@@ -117,7 +119,13 @@ class BCEAccumulator:
         self._weight_sum: List[float] = []
         self._count = 0
 
-    def update(self, input: Any, target: Any, weight: Any = None, mask: Any = None) -> BCEAccumulator:
+    def update(
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        weight: Optional[ArrayLike] = None,
+        mask: Optional[ArrayLike] = None,
+    ) -> BCEAccumulator:
         """Adds one batch; returns the accumulator, so that calls chain.
 
         Parameters

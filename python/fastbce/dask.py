@@ -39,12 +39,23 @@ import numpy as np
 
 try:
     import dask.array as da
-except ImportError as error:
-    raise ImportError("fastbce.dask needs Dask, which is not installed: pip install fastbce[dask]") from error
+except ImportError as _error:  # private: the name is gone after the except clause
+    raise ImportError(
+        "fastbce.dask needs Dask, which is not installed: pip install fastbce[dask]"
+    ) from _error
 
 from . import _core, _plan, functional
 from ._docs import document
-from ._plan import check_reduction, check_wrt, resolve_reduction, scalar_grad_output
+from ._plan import (
+    NanPolicy,
+    Real,
+    Reduction,
+    Wrt,
+    check_reduction,
+    check_wrt,
+    resolve_reduction,
+    scalar_grad_output,
+)
 from .accumulator import BCEAccumulator
 
 __all__ = [
@@ -123,7 +134,7 @@ class _Call(NamedTuple):
     label_smoothing: float
     axes: Optional[Tuple[int, ...]]
     keepdims: bool
-    nan_policy: str
+    nan_policy: NanPolicy
 
 
 def _prepare(
@@ -131,7 +142,7 @@ def _prepare(
     target: Any,
     weight: Any,
     pos_weight: Any,
-    reduction: str,
+    reduction: Reduction,
     mask: Any,
     label_smoothing: Any,
     axis: Any,
@@ -174,7 +185,7 @@ def _loss_block(
     *,
     with_logits: bool,
     smoothing: float,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
     compute: Optional[np.dtype] = None,
 ) -> np.ndarray:
     """Per-element losses of one chunk; in ``compute`` (the kernels' dtype) when an ``axis``
@@ -196,9 +207,9 @@ def _grad_block(
     *,
     with_logits: bool,
     smoothing: float,
-    nan_policy: str = "propagate",
-    wrt: str,
-    reduction: str,
+    nan_policy: NanPolicy = "propagate",
+    wrt: Wrt,
+    reduction: Reduction,
 ) -> np.ndarray:
     """One chunk's gradient. A mean's gradient arrives here as ``reduction="sum"`` with
     ``grad_output`` already divided by the global divisor: the same scale the NumPy API computes."""
@@ -232,8 +243,8 @@ def _value_and_grad_block(
     *,
     with_logits: bool,
     smoothing: float,
-    nan_policy: str = "propagate",
-    wrt: str,
+    nan_policy: NanPolicy = "propagate",
+    wrt: Wrt,
     result: np.dtype,
 ) -> np.ndarray:
     """Per-element losses and gradient of one chunk in one kernel pass, stacked along a new first
@@ -272,7 +283,7 @@ def _grad_hess_block(
     m: Optional[np.ndarray],
     *,
     smoothing: float,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
     result: np.dtype,
 ) -> np.ndarray:
     """Gradient and hessian of one chunk, stacked along a new first axis like ``_value_and_grad_block``."""
@@ -292,7 +303,7 @@ def _state_block(
     *,
     with_logits: bool,
     smoothing: float,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
 ) -> np.ndarray:
     """One chunk's accumulator (float64 loss sum, count, weight total) in a one-element object
     array, the block Dask's tree reduction then combines. The chunk's slices of weight and
@@ -331,9 +342,9 @@ def _divisor_terms_block(
     w: Optional[np.ndarray],
     m: Optional[np.ndarray],
     *,
-    reduction: str,
+    reduction: Reduction,
     compute: np.dtype,
-    nan_policy: str,
+    nan_policy: NanPolicy,
 ) -> np.ndarray:
     """What each element of one chunk adds to a mean's divisor (``_plan.divisor_terms``), with the
     elements the NumPy API leaves out (masks, omitted NaN) left out."""
@@ -360,7 +371,7 @@ def _first(blocks: Any) -> Any:
 
 
 def _aggregate_blocks(
-    blocks: Any, axis: Any = None, keepdims: bool = False, *, reduction: str, result: np.dtype
+    blocks: Any, axis: Any = None, keepdims: bool = False, *, reduction: Reduction, result: np.dtype
 ) -> Any:
     """The reduction's value from the merged accumulator, rounded once to the result dtype (NaN for
     an empty mean, as the NumPy API)."""
@@ -392,7 +403,7 @@ def _blocks(function: Callable[..., np.ndarray], call: _Call, *extra: Any, dtype
     return da.map_blocks(function, *args, dtype=dtype, meta=np.empty((0,) * ndim, dtype=dtype), **kw)
 
 
-def _divisor(call: _Call, reduction: str, axes: Optional[Tuple[int, ...]]) -> Divisor:
+def _divisor(call: _Call, reduction: Reduction, axes: Optional[Tuple[int, ...]]) -> Divisor:
     """What a mean divides by, as the NumPy API defines it (``_plan.divisor_terms``), summed over
     every element (a 0-d array) or per output element (``keepdims`` shape). A count known without
     reading data is a plain int. ``None`` for a sum."""
@@ -419,7 +430,7 @@ def _divisor(call: _Call, reduction: str, axes: Optional[Tuple[int, ...]]) -> Di
     return da.sum(terms, axis=axes, keepdims=axes is not None, dtype=np.float64 if weighted else np.int64)
 
 
-def _total(with_logits: bool, call: _Call, reduction: str) -> da.Array:
+def _total(with_logits: bool, call: _Call, reduction: Reduction) -> da.Array:
     """A mean or sum over every element: a tree reduction of per-chunk accumulators."""
     ndim = call.input.ndim
     states = _blocks(
@@ -444,7 +455,7 @@ def _total(with_logits: bool, call: _Call, reduction: str) -> da.Array:
     )
 
 
-def _along_axes(with_logits: bool, call: _Call, reduction: str) -> da.Array:
+def _along_axes(with_logits: bool, call: _Call, reduction: Reduction) -> da.Array:
     """A mean or sum over ``axis``: per-element losses (compute dtype) summed in float64, divided
     by the per-output divisor, then rounded to the result dtype."""
     axes = call.axes
@@ -461,7 +472,7 @@ def _along_axes(with_logits: bool, call: _Call, reduction: str) -> da.Array:
     return _reduce_losses(losses, call, reduction)
 
 
-def _reduce_losses(losses: da.Array, call: _Call, reduction: str) -> da.Array:
+def _reduce_losses(losses: da.Array, call: _Call, reduction: Reduction) -> da.Array:
     """Per-element losses (compute dtype) summed over ``axis`` in float64, divided by the
     per-output divisor, rounded to the result dtype; shaped as NumPy's ``keepdims`` says."""
     axes = call.axes
@@ -478,7 +489,7 @@ def _reduce_losses(losses: da.Array, call: _Call, reduction: str) -> da.Array:
     return reduced if call.keepdims else da.squeeze(reduced, axis=axes)
 
 
-def _losses(with_logits: bool, call: _Call, reduction: str) -> da.Array:
+def _losses(with_logits: bool, call: _Call, reduction: Reduction) -> da.Array:
     if reduction == "none":
         return _blocks(
             _loss_block,
@@ -502,7 +513,7 @@ def _elementwise_grad_output(grad_output: Any, call: _Call) -> Any:
     return _align("grad_output", go, call.input)
 
 
-def _upstream_scalar(grad_output: Any, reduction: str) -> Any:
+def _upstream_scalar(grad_output: Any, reduction: Reduction) -> Any:
     """The upstream gradient of a mean or sum over everything: one number, or a 0-d Dask array."""
     if isinstance(grad_output, da.Array):
         scalar_grad_output(_stand_in(_known("grad_output", grad_output)), reduction)
@@ -510,7 +521,7 @@ def _upstream_scalar(grad_output: Any, reduction: str) -> Any:
     return scalar_grad_output(grad_output, reduction)
 
 
-def _axis_factor(grad_output: Any, call: _Call, reduction: str) -> da.Array:
+def _axis_factor(grad_output: Any, call: _Call, reduction: Reduction) -> da.Array:
     """The per-output upstream gradient of an ``axis`` reduction, divided by the per-output divisor
     and shaped with the reduced axes kept, lined up with the input's chunks (as the NumPy API)."""
     axes, shape = call.axes, call.input.shape
@@ -525,7 +536,7 @@ def _axis_factor(grad_output: Any, call: _Call, reduction: str) -> da.Array:
     return da.map_blocks(_plan.factor, go, divisor, dtype=np.float64, meta=np.empty((0,) * len(shape)))
 
 
-def _gradient(with_logits: bool, call: _Call, reduction: str, grad_output: Any, wrt: str) -> da.Array:
+def _gradient(with_logits: bool, call: _Call, reduction: Reduction, grad_output: Any, wrt: Wrt) -> da.Array:
     kw = {
         "with_logits": with_logits,
         "smoothing": call.label_smoothing,
@@ -562,14 +573,14 @@ def binary_cross_entropy_with_logits(
     weight: Any = None,
     size_average: Optional[bool] = None,
     reduce: Optional[bool] = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     pos_weight: Any = None,
     *,
     mask: Any = None,
-    label_smoothing: float = 0.0,
+    label_smoothing: Real = 0.0,
     axis: Any = None,
     keepdims: bool = False,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
 ) -> da.Array:
     """``fastbce.binary_cross_entropy_with_logits`` on Dask arrays: a lazy array of the input's
     chunks for ``reduction="none"``, else a lazy 0-d array (or, with ``axis``, the reduced shape)."""
@@ -591,13 +602,13 @@ def binary_cross_entropy(
     weight: Any = None,
     size_average: Optional[bool] = None,
     reduce: Optional[bool] = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     mask: Any = None,
-    label_smoothing: float = 0.0,
+    label_smoothing: Real = 0.0,
     axis: Any = None,
     keepdims: bool = False,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
 ) -> da.Array:
     """``fastbce.binary_cross_entropy`` (on probabilities) on Dask arrays; see
     ``binary_cross_entropy_with_logits``."""
@@ -675,15 +686,15 @@ def binary_cross_entropy_with_logits_grad(
     target: Any,
     weight: Any = None,
     pos_weight: Any = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     grad_output: Any = 1.0,
-    wrt: str = "input",
+    wrt: Wrt = "input",
     *,
     mask: Any = None,
-    label_smoothing: float = 0.0,
+    label_smoothing: Real = 0.0,
     axis: Any = None,
     keepdims: bool = False,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
 ) -> da.Array:
     """Gradient of ``sum(binary_cross_entropy_with_logits(...) * grad_output)`` with respect to
     ``wrt``: a lazy array with the input's shape and chunks. ``grad_output`` may be a Dask array
@@ -712,15 +723,15 @@ def binary_cross_entropy_grad(
     input: Any,
     target: Any,
     weight: Any = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     grad_output: Any = 1.0,
-    wrt: str = "input",
+    wrt: Wrt = "input",
     *,
     mask: Any = None,
-    label_smoothing: float = 0.0,
+    label_smoothing: Real = 0.0,
     axis: Any = None,
     keepdims: bool = False,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
 ) -> da.Array:
     """Gradient of ``sum(binary_cross_entropy(...) * grad_output)``; see
     ``binary_cross_entropy_with_logits_grad``."""
@@ -738,15 +749,15 @@ def binary_cross_entropy_with_logits_value_and_grad(
     target: Any,
     weight: Any = None,
     pos_weight: Any = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     grad_output: Any = 1.0,
-    wrt: str = "input",
+    wrt: Wrt = "input",
     *,
     mask: Any = None,
-    label_smoothing: float = 0.0,
+    label_smoothing: Real = 0.0,
     axis: Any = None,
     keepdims: bool = False,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
 ) -> Tuple[da.Array, da.Array]:
     """``(loss, gradient)`` of ``binary_cross_entropy_with_logits``, both lazy; compute them
     together (``dask.compute(loss, grad)``) so that each chunk is read once."""
@@ -776,15 +787,15 @@ def binary_cross_entropy_value_and_grad(
     input: Any,
     target: Any,
     weight: Any = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     grad_output: Any = 1.0,
-    wrt: str = "input",
+    wrt: Wrt = "input",
     *,
     mask: Any = None,
-    label_smoothing: float = 0.0,
+    label_smoothing: Real = 0.0,
     axis: Any = None,
     keepdims: bool = False,
-    nan_policy: str = "propagate",
+    nan_policy: NanPolicy = "propagate",
 ) -> Tuple[da.Array, da.Array]:
     """``(loss, gradient)`` of ``binary_cross_entropy``, both lazy."""
     args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, nan_policy)
@@ -805,8 +816,8 @@ def binary_cross_entropy_with_logits_grad_hess(
     pos_weight: Any = None,
     *,
     mask: Any = None,
-    label_smoothing: float = 0.0,
-    nan_policy: str = "propagate",
+    label_smoothing: Real = 0.0,
+    nan_policy: NanPolicy = "propagate",
 ) -> Tuple[da.Array, da.Array]:
     """Per-element gradient and hessian of the with-logits loss with respect to the logits, as
     ``fastbce.binary_cross_entropy_with_logits_grad_hess``: two lazy arrays with the input's chunks,

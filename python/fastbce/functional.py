@@ -3,16 +3,23 @@
 Each function is its signature and its documentation: the arguments go to ``_plan``, which
 settles their meaning and makes one call into the native kernels (which release the GIL while
 they compute).
+
+The ``@overload`` signatures before a loss function are for type checkers only (at run time the
+function is the one after them, whose signature ``help()`` shows): a ``'mean'``, ``'sum'`` or
+``'weighted_mean'`` reduction without ``axis`` gives a NumPy floating scalar, ``'none'`` or an
+``axis`` an array; where the reduction is not known statically (the legacy ``size_average`` and
+``reduce``, ``keepdims`` alone) the result is typed as either.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Literal, Optional, Tuple, Union, overload
 
-import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _plan
 from ._docs import document
+from ._plan import Axis, Float, FloatArray, NanPolicy, Real, Reduction, ScalarReduction, Wrt
 
 __all__ = [
     "binary_cross_entropy_with_logits",
@@ -24,6 +31,104 @@ __all__ = [
     "binary_cross_entropy_with_logits_grad_hess",
 ]
 
+# Arrays that receive two results (either may be None).
+Outs = Tuple[Optional[FloatArray], Optional[FloatArray]]
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    size_average: None = ...,
+    reduce: None = ...,
+    reduction: ScalarReduction = ...,
+    pos_weight: Optional[ArrayLike] = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Float: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike],
+    size_average: None,
+    reduce: None,
+    reduction: Literal["none"],
+    pos_weight: Optional[ArrayLike] = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> FloatArray: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    size_average: None = ...,
+    reduce: None = ...,
+    *,
+    reduction: Literal["none"],
+    pos_weight: Optional[ArrayLike] = ...,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> FloatArray: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    size_average: Optional[bool] = ...,
+    reduce: Optional[bool] = ...,
+    reduction: Reduction = ...,
+    pos_weight: Optional[ArrayLike] = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Axis,
+    keepdims: bool = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> FloatArray: ...
+
+
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    size_average: Optional[bool] = ...,
+    reduce: Optional[bool] = ...,
+    reduction: Reduction = ...,
+    pos_weight: Optional[ArrayLike] = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Union[Float, FloatArray]: ...
+
 
 @document(
     "Binary cross-entropy between logits and targets, as "
@@ -32,24 +137,114 @@ __all__ = [
     returns="loss",
 )
 def binary_cross_entropy_with_logits(
-    input: Any,
-    target: Any,
-    weight: Any = None,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = None,
     size_average: Optional[bool] = None,
     reduce: Optional[bool] = None,
-    reduction: str = "mean",
-    pos_weight: Any = None,
+    reduction: Reduction = "mean",
+    pos_weight: Optional[ArrayLike] = None,
     *,
-    mask: Any = None,
-    label_smoothing: float = 0.0,
-    axis: Any = None,
+    mask: Optional[ArrayLike] = None,
+    label_smoothing: Real = 0.0,
+    axis: Optional[Axis] = None,
     keepdims: bool = False,
-    out: Optional[np.ndarray] = None,
-    nan_policy: str = "propagate",
-) -> Any:
+    out: Optional[FloatArray] = None,
+    nan_policy: NanPolicy = "propagate",
+) -> Union[Float, FloatArray]:
     reduction = _plan.resolve_reduction(size_average, reduce, reduction, stacklevel=2)
     args = (weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims, out, nan_policy)
     return _plan.loss(True, input, target, *args)
+
+
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    size_average: None = ...,
+    reduce: None = ...,
+    reduction: ScalarReduction = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Float: ...
+
+
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike],
+    size_average: None,
+    reduce: None,
+    reduction: Literal["none"],
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> FloatArray: ...
+
+
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    size_average: None = ...,
+    reduce: None = ...,
+    *,
+    reduction: Literal["none"],
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> FloatArray: ...
+
+
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    size_average: Optional[bool] = ...,
+    reduce: Optional[bool] = ...,
+    reduction: Reduction = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Axis,
+    keepdims: bool = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> FloatArray: ...
+
+
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    size_average: Optional[bool] = ...,
+    reduce: Optional[bool] = ...,
+    reduction: Reduction = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[FloatArray] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Union[Float, FloatArray]: ...
 
 
 @document(
@@ -59,20 +254,20 @@ def binary_cross_entropy_with_logits(
     returns="loss",
 )
 def binary_cross_entropy(
-    input: Any,
-    target: Any,
-    weight: Any = None,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = None,
     size_average: Optional[bool] = None,
     reduce: Optional[bool] = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
-    mask: Any = None,
-    label_smoothing: float = 0.0,
-    axis: Any = None,
+    mask: Optional[ArrayLike] = None,
+    label_smoothing: Real = 0.0,
+    axis: Optional[Axis] = None,
     keepdims: bool = False,
-    out: Optional[np.ndarray] = None,
-    nan_policy: str = "propagate",
-) -> Any:
+    out: Optional[FloatArray] = None,
+    nan_policy: NanPolicy = "propagate",
+) -> Union[Float, FloatArray]:
     reduction = _plan.resolve_reduction(size_average, reduce, reduction, stacklevel=2)
     args = (weight, None, reduction, mask, label_smoothing, axis, keepdims, out, nan_policy)
     return _plan.loss(False, input, target, *args)
@@ -84,21 +279,21 @@ def binary_cross_entropy(
     returns="grad",
 )
 def binary_cross_entropy_with_logits_grad(
-    input: Any,
-    target: Any,
-    weight: Any = None,
-    pos_weight: Any = None,
-    reduction: str = "mean",
-    grad_output: Any = 1.0,
-    wrt: str = "input",
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = None,
+    pos_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean",
+    grad_output: ArrayLike = 1.0,
+    wrt: Wrt = "input",
     *,
-    mask: Any = None,
-    label_smoothing: float = 0.0,
-    axis: Any = None,
+    mask: Optional[ArrayLike] = None,
+    label_smoothing: Real = 0.0,
+    axis: Optional[Axis] = None,
     keepdims: bool = False,
-    out: Optional[np.ndarray] = None,
-    nan_policy: str = "propagate",
-) -> np.ndarray:
+    out: Optional[FloatArray] = None,
+    nan_policy: NanPolicy = "propagate",
+) -> FloatArray:
     args = (
         weight,
         pos_weight,
@@ -121,22 +316,117 @@ def binary_cross_entropy_with_logits_grad(
     returns="grad",
 )
 def binary_cross_entropy_grad(
-    input: Any,
-    target: Any,
-    weight: Any = None,
-    reduction: str = "mean",
-    grad_output: Any = 1.0,
-    wrt: str = "input",
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean",
+    grad_output: ArrayLike = 1.0,
+    wrt: Wrt = "input",
     *,
-    mask: Any = None,
-    label_smoothing: float = 0.0,
-    axis: Any = None,
+    mask: Optional[ArrayLike] = None,
+    label_smoothing: Real = 0.0,
+    axis: Optional[Axis] = None,
     keepdims: bool = False,
-    out: Optional[np.ndarray] = None,
-    nan_policy: str = "propagate",
-) -> np.ndarray:
+    out: Optional[FloatArray] = None,
+    nan_policy: NanPolicy = "propagate",
+) -> FloatArray:
     args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out, nan_policy)
     return _plan.gradient(False, False, input, target, *args)[1]
+
+
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    pos_weight: Optional[ArrayLike] = ...,
+    reduction: ScalarReduction = ...,
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[Float, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike],
+    pos_weight: Optional[ArrayLike],
+    reduction: Literal["none"],
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    pos_weight: Optional[ArrayLike] = ...,
+    *,
+    reduction: Literal["none"],
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    pos_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ...,
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Axis,
+    keepdims: bool = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    pos_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ...,
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[Union[Float, FloatArray], FloatArray]: ...
 
 
 @document(
@@ -145,21 +435,21 @@ def binary_cross_entropy_grad(
     returns="value_and_grad",
 )
 def binary_cross_entropy_with_logits_value_and_grad(
-    input: Any,
-    target: Any,
-    weight: Any = None,
-    pos_weight: Any = None,
-    reduction: str = "mean",
-    grad_output: Any = 1.0,
-    wrt: str = "input",
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = None,
+    pos_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean",
+    grad_output: ArrayLike = 1.0,
+    wrt: Wrt = "input",
     *,
-    mask: Any = None,
-    label_smoothing: float = 0.0,
-    axis: Any = None,
+    mask: Optional[ArrayLike] = None,
+    label_smoothing: Real = 0.0,
+    axis: Optional[Axis] = None,
     keepdims: bool = False,
-    out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
-    nan_policy: str = "propagate",
-) -> Tuple[Any, np.ndarray]:
+    out: Optional[Outs] = None,
+    nan_policy: NanPolicy = "propagate",
+) -> Tuple[Union[Float, FloatArray], FloatArray]:
     args = (
         weight,
         pos_weight,
@@ -176,26 +466,116 @@ def binary_cross_entropy_with_logits_value_and_grad(
     return _plan.gradient(True, True, input, target, *args)
 
 
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    reduction: ScalarReduction = ...,
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[Float, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike],
+    reduction: Literal["none"],
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    *,
+    reduction: Literal["none"],
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ...,
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Axis,
+    keepdims: bool = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+
+
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ...,
+    grad_output: ArrayLike = ...,
+    wrt: Wrt = ...,
+    *,
+    mask: Optional[ArrayLike] = ...,
+    label_smoothing: Real = ...,
+    axis: Optional[Axis] = ...,
+    keepdims: bool = ...,
+    out: Optional[Outs] = ...,
+    nan_policy: NanPolicy = ...,
+) -> Tuple[Union[Float, FloatArray], FloatArray]: ...
+
+
 @document(
     "``(loss, gradient)`` of ``binary_cross_entropy`` in one pass over the data.",
     logits=False,
     returns="value_and_grad",
 )
 def binary_cross_entropy_value_and_grad(
-    input: Any,
-    target: Any,
-    weight: Any = None,
-    reduction: str = "mean",
-    grad_output: Any = 1.0,
-    wrt: str = "input",
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean",
+    grad_output: ArrayLike = 1.0,
+    wrt: Wrt = "input",
     *,
-    mask: Any = None,
-    label_smoothing: float = 0.0,
-    axis: Any = None,
+    mask: Optional[ArrayLike] = None,
+    label_smoothing: Real = 0.0,
+    axis: Optional[Axis] = None,
     keepdims: bool = False,
-    out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
-    nan_policy: str = "propagate",
-) -> Tuple[Any, np.ndarray]:
+    out: Optional[Outs] = None,
+    nan_policy: NanPolicy = "propagate",
+) -> Tuple[Union[Float, FloatArray], FloatArray]:
     args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out, nan_policy)
     return _plan.gradient(False, True, input, target, *args)
 
@@ -209,14 +589,14 @@ def binary_cross_entropy_value_and_grad(
     returns="grad_hess",
 )
 def binary_cross_entropy_with_logits_grad_hess(
-    input: Any,
-    target: Any,
-    weight: Any = None,
-    pos_weight: Any = None,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: Optional[ArrayLike] = None,
+    pos_weight: Optional[ArrayLike] = None,
     *,
-    mask: Any = None,
-    label_smoothing: float = 0.0,
-    out: Optional[Tuple[Optional[np.ndarray], Optional[np.ndarray]]] = None,
-    nan_policy: str = "propagate",
-) -> Tuple[np.ndarray, np.ndarray]:
+    mask: Optional[ArrayLike] = None,
+    label_smoothing: Real = 0.0,
+    out: Optional[Outs] = None,
+    nan_policy: NanPolicy = "propagate",
+) -> Tuple[FloatArray, FloatArray]:
     return _plan.grad_hess(input, target, weight, pos_weight, mask, label_smoothing, out, nan_policy)

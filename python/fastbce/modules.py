@@ -1,14 +1,33 @@
-"""``torch.nn``-style loss classes over ``fastbce.functional``."""
+"""``torch.nn``-style loss classes over ``fastbce.functional``.
+
+For type checkers a class is generic in what its loss is (``BCELoss[np.floating]`` for a
+``'mean'``, ``'sum'`` or ``'weighted_mean'`` reduction, ``BCELoss[NDArray[np.floating]]`` for
+``'none'``, either when the legacy ``size_average``/``reduce`` decide), which the ``@overload``
+signatures of ``__init__`` choose; at run time they are ordinary classes.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Generic, Literal, Optional, Tuple, TypeVar, Union, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import functional as F
 from ._docs import PARAMETERS, RAISES
-from ._plan import check_label_smoothing, check_nan_policy, real_array, resolve_reduction
+from ._plan import (
+    Float,
+    FloatArray,
+    NanPolicy,
+    Real,
+    Reduction,
+    ScalarReduction,
+    Wrt,
+    check_label_smoothing,
+    check_nan_policy,
+    real_array,
+    resolve_reduction,
+)
 
 __all__ = ["BCEWithLogitsLoss", "BCELoss"]
 
@@ -39,30 +58,34 @@ Raises
 """
 
 
-class _Loss:
+# What ``forward`` returns: a scalar, an array, or (reduction unknown statically) either.
+_R = TypeVar("_R", bound=Union[Float, FloatArray])
+
+
+class _Loss(Generic[_R]):
     """Holds weight, reduction and label smoothing; legacy ``size_average``/``reduce`` are
     converted once, here. A call takes an optional ``mask``."""
 
     def __init__(
         self,
-        weight: Any = None,
+        weight: Optional[ArrayLike] = None,
         size_average: Optional[bool] = None,
         reduce: Optional[bool] = None,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
-        nan_policy: str = "propagate",
+        reduction: Reduction = "mean",
+        label_smoothing: Real = 0.0,
+        nan_policy: NanPolicy = "propagate",
     ) -> None:
         # stacklevel 4: resolve_reduction <- _Loss.__init__ <- subclass __init__ <- the caller.
-        self.reduction: str = resolve_reduction(size_average, reduce, reduction, stacklevel=4)
+        self.reduction: Reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=4)
         self.weight: Optional[np.ndarray] = None if weight is None else real_array("weight", weight)
         self.label_smoothing: float = check_label_smoothing(label_smoothing)
-        self.nan_policy: str = check_nan_policy(nan_policy)
+        self.nan_policy: NanPolicy = check_nan_policy(nan_policy)
 
-    def __call__(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+    def __call__(self, input: ArrayLike, target: ArrayLike, *, mask: Optional[ArrayLike] = None) -> _R:
         """The loss, as ``forward``."""
         return self.forward(input, target, mask=mask)
 
-    def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+    def forward(self, input: ArrayLike, target: ArrayLike, *, mask: Optional[ArrayLike] = None) -> _R:
         raise NotImplementedError
 
     def _extra_repr(self) -> str:
@@ -74,7 +97,7 @@ class _Loss:
         return f"{type(self).__name__}({self._extra_repr()})"
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_Loss[_R]):
     __doc__ = _CLASS_DOC.format(
         summary="``torch.nn.BCEWithLogitsLoss``: ``criterion(input, target)`` with logits ``input``.",
         extra=PARAMETERS["pos_weight"] + "\n",
@@ -83,25 +106,77 @@ class BCEWithLogitsLoss(_Loss):
         **PARAMETERS,
     )
 
+    @overload
+    def __init__(
+        self: BCEWithLogitsLoss[Float],
+        weight: Optional[ArrayLike] = ...,
+        size_average: None = ...,
+        reduce: None = ...,
+        reduction: ScalarReduction = ...,
+        pos_weight: Optional[ArrayLike] = ...,
+        *,
+        label_smoothing: Real = ...,
+        nan_policy: NanPolicy = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: BCEWithLogitsLoss[FloatArray],
+        weight: Optional[ArrayLike],
+        size_average: None,
+        reduce: None,
+        reduction: Literal["none"],
+        pos_weight: Optional[ArrayLike] = ...,
+        *,
+        label_smoothing: Real = ...,
+        nan_policy: NanPolicy = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: BCEWithLogitsLoss[FloatArray],
+        weight: Optional[ArrayLike] = ...,
+        size_average: None = ...,
+        reduce: None = ...,
+        *,
+        reduction: Literal["none"],
+        pos_weight: Optional[ArrayLike] = ...,
+        label_smoothing: Real = ...,
+        nan_policy: NanPolicy = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: BCEWithLogitsLoss[Union[Float, FloatArray]],
+        weight: Optional[ArrayLike] = ...,
+        size_average: Optional[bool] = ...,
+        reduce: Optional[bool] = ...,
+        reduction: Reduction = ...,
+        pos_weight: Optional[ArrayLike] = ...,
+        *,
+        label_smoothing: Real = ...,
+        nan_policy: NanPolicy = ...,
+    ) -> None: ...
+
     def __init__(
         self,
-        weight: Any = None,
+        weight: Optional[ArrayLike] = None,
         size_average: Optional[bool] = None,
         reduce: Optional[bool] = None,
-        reduction: str = "mean",
-        pos_weight: Any = None,
+        reduction: Reduction = "mean",
+        pos_weight: Optional[ArrayLike] = None,
         *,
-        label_smoothing: float = 0.0,
-        nan_policy: str = "propagate",
+        label_smoothing: Real = 0.0,
+        nan_policy: NanPolicy = "propagate",
     ) -> None:
         super().__init__(weight, size_average, reduce, reduction, label_smoothing, nan_policy)
         self.pos_weight: Optional[np.ndarray] = (
             None if pos_weight is None else real_array("pos_weight", pos_weight)
         )
 
-    def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+    def forward(self, input: ArrayLike, target: ArrayLike, *, mask: Optional[ArrayLike] = None) -> _R:
         """The loss: ``fastbce.binary_cross_entropy_with_logits`` with these settings."""
-        return F.binary_cross_entropy_with_logits(
+        loss: Any = F.binary_cross_entropy_with_logits(  # this class's _R, by its reduction
             input,
             target,
             self.weight,
@@ -111,10 +186,17 @@ class BCEWithLogitsLoss(_Loss):
             label_smoothing=self.label_smoothing,
             nan_policy=self.nan_policy,
         )
+        return loss
 
     def grad(
-        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
-    ) -> np.ndarray:
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        grad_output: ArrayLike = 1.0,
+        wrt: Wrt = "input",
+        *,
+        mask: Optional[ArrayLike] = None,
+    ) -> FloatArray:
         """The gradient: ``fastbce.binary_cross_entropy_with_logits_grad`` with these settings."""
         return F.binary_cross_entropy_with_logits_grad(
             input,
@@ -130,10 +212,16 @@ class BCEWithLogitsLoss(_Loss):
         )
 
     def value_and_grad(
-        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
-    ) -> Tuple[Any, np.ndarray]:
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        grad_output: ArrayLike = 1.0,
+        wrt: Wrt = "input",
+        *,
+        mask: Optional[ArrayLike] = None,
+    ) -> Tuple[_R, FloatArray]:
         """``(loss, gradient)`` in one pass, with these settings."""
-        return F.binary_cross_entropy_with_logits_value_and_grad(
+        both: Any = F.binary_cross_entropy_with_logits_value_and_grad(
             input,
             target,
             self.weight,
@@ -145,8 +233,11 @@ class BCEWithLogitsLoss(_Loss):
             label_smoothing=self.label_smoothing,
             nan_policy=self.nan_policy,
         )
+        return both
 
-    def grad_hess(self, input: Any, target: Any, *, mask: Any = None) -> Tuple[np.ndarray, np.ndarray]:
+    def grad_hess(
+        self, input: ArrayLike, target: ArrayLike, *, mask: Optional[ArrayLike] = None
+    ) -> Tuple[FloatArray, FloatArray]:
         """Per-element gradient and hessian with respect to the logits (the reduction does not
         apply): what a gradient-boosting library asks of a custom objective."""
         return F.binary_cross_entropy_with_logits_grad_hess(
@@ -160,7 +251,7 @@ class BCEWithLogitsLoss(_Loss):
         )
 
 
-class BCELoss(_Loss):
+class BCELoss(_Loss[_R]):
     __doc__ = _CLASS_DOC.format(
         summary="``torch.nn.BCELoss``: ``criterion(input, target)`` with probabilities ``input``.",
         extra="",
@@ -169,21 +260,69 @@ class BCELoss(_Loss):
         **PARAMETERS,
     )
 
+    @overload
+    def __init__(
+        self: BCELoss[Float],
+        weight: Optional[ArrayLike] = ...,
+        size_average: None = ...,
+        reduce: None = ...,
+        reduction: ScalarReduction = ...,
+        *,
+        label_smoothing: Real = ...,
+        nan_policy: NanPolicy = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: BCELoss[FloatArray],
+        weight: Optional[ArrayLike],
+        size_average: None,
+        reduce: None,
+        reduction: Literal["none"],
+        *,
+        label_smoothing: Real = ...,
+        nan_policy: NanPolicy = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: BCELoss[FloatArray],
+        weight: Optional[ArrayLike] = ...,
+        size_average: None = ...,
+        reduce: None = ...,
+        *,
+        reduction: Literal["none"],
+        label_smoothing: Real = ...,
+        nan_policy: NanPolicy = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: BCELoss[Union[Float, FloatArray]],
+        weight: Optional[ArrayLike] = ...,
+        size_average: Optional[bool] = ...,
+        reduce: Optional[bool] = ...,
+        reduction: Reduction = ...,
+        *,
+        label_smoothing: Real = ...,
+        nan_policy: NanPolicy = ...,
+    ) -> None: ...
+
     def __init__(
         self,
-        weight: Any = None,
+        weight: Optional[ArrayLike] = None,
         size_average: Optional[bool] = None,
         reduce: Optional[bool] = None,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         *,
-        label_smoothing: float = 0.0,
-        nan_policy: str = "propagate",
+        label_smoothing: Real = 0.0,
+        nan_policy: NanPolicy = "propagate",
     ) -> None:
         super().__init__(weight, size_average, reduce, reduction, label_smoothing, nan_policy)
 
-    def forward(self, input: Any, target: Any, *, mask: Any = None) -> Any:
+    def forward(self, input: ArrayLike, target: ArrayLike, *, mask: Optional[ArrayLike] = None) -> _R:
         """The loss: ``fastbce.binary_cross_entropy`` with these settings."""
-        return F.binary_cross_entropy(
+        loss: Any = F.binary_cross_entropy(  # this class's _R, by its reduction
             input,
             target,
             self.weight,
@@ -192,10 +331,17 @@ class BCELoss(_Loss):
             label_smoothing=self.label_smoothing,
             nan_policy=self.nan_policy,
         )
+        return loss
 
     def grad(
-        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
-    ) -> np.ndarray:
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        grad_output: ArrayLike = 1.0,
+        wrt: Wrt = "input",
+        *,
+        mask: Optional[ArrayLike] = None,
+    ) -> FloatArray:
         """The gradient: ``fastbce.binary_cross_entropy_grad`` with these settings."""
         return F.binary_cross_entropy_grad(
             input,
@@ -210,10 +356,16 @@ class BCELoss(_Loss):
         )
 
     def value_and_grad(
-        self, input: Any, target: Any, grad_output: Any = 1.0, wrt: str = "input", *, mask: Any = None
-    ) -> Tuple[Any, np.ndarray]:
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        grad_output: ArrayLike = 1.0,
+        wrt: Wrt = "input",
+        *,
+        mask: Optional[ArrayLike] = None,
+    ) -> Tuple[_R, FloatArray]:
         """``(loss, gradient)`` in one pass, with these settings."""
-        return F.binary_cross_entropy_value_and_grad(
+        both: Any = F.binary_cross_entropy_value_and_grad(
             input,
             target,
             self.weight,
@@ -224,3 +376,4 @@ class BCELoss(_Loss):
             label_smoothing=self.label_smoothing,
             nan_policy=self.nan_policy,
         )
+        return both
