@@ -1,4 +1,4 @@
-from typing import Any, List, Optional, Tuple
+from typing import List, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
@@ -31,6 +31,10 @@ def losses(
     label_smoothing: float = 0.0,
     out: Optional[np.ndarray] = None,
 ) -> np.ndarray: ...
+
+# The float64 sum as a Python float, or with a divisor the mean (or sum, divisor 1) rounded once to
+# the compute dtype, as a NumPy scalar of it.
+@overload
 def loss_total(
     input: np.ndarray,
     target: np.ndarray,
@@ -39,8 +43,21 @@ def loss_total(
     pos_weight: Optional[np.ndarray] = None,
     mask: Optional[np.ndarray] = None,
     label_smoothing: float = 0.0,
-    divisor: Optional[float] = None,
-) -> Any: ...
+    divisor: None = None,
+) -> float: ...
+@overload
+def loss_total(
+    input: np.ndarray,
+    target: np.ndarray,
+    logits: bool,
+    weight: Optional[np.ndarray],
+    pos_weight: Optional[np.ndarray],
+    mask: Optional[np.ndarray],
+    label_smoothing: float,
+    divisor: float,
+) -> np.floating: ...
+
+# (loss, gradient): no loss, the total (as loss_total gives it) or the per-element losses, by `loss`.
 def gradient(
     input: np.ndarray,
     target: np.ndarray,
@@ -49,14 +66,14 @@ def gradient(
     pos_weight: Optional[np.ndarray] = None,
     mask: Optional[np.ndarray] = None,
     label_smoothing: float = 0.0,
-    wrt: Optional[str] = None,
+    wrt: Optional[Literal["input", "target"]] = None,
     grad_output: Optional[np.ndarray] = None,
     grad_scale: float = 1.0,
     out: Optional[np.ndarray] = None,
-    loss: Optional[str] = None,
+    loss: Optional[Literal["sum", "each"]] = None,
     loss_out: Optional[np.ndarray] = None,
     divisor: Optional[float] = None,
-) -> Tuple[Any, np.ndarray]: ...
+) -> Tuple[Union[None, float, np.floating, np.ndarray], np.ndarray]: ...
 def grad_hess(
     input: np.ndarray,
     target: np.ndarray,

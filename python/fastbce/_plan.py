@@ -604,9 +604,9 @@ def loss(
             div = 1 if reduction == "sum" else divisor(reduction, x, w, m)
             # The kernels round `sum / div` once to the compute dtype; a narrower result dtype
             # takes the float64 value, so that it too is rounded once.
-            exact = result is x.dtype or result == x.dtype
-            value = _core.loss_total(x, y, logits, w, pw, m, eps, div if exact else None)
-            return value if exact else _scalar(mean_of(value, div), result)
+            if result is x.dtype or result == x.dtype:
+                return _core.loss_total(x, y, logits, w, pw, m, eps, div)
+            return _scalar(mean_of(_core.loss_total(x, y, logits, w, pw, m, eps), div), result)
     given = outs(("out",), out, result)[0]
     losses = _core.losses(x, y, logits, w, pw, m, eps, _destination(given, x.dtype))
     if axes is None:
@@ -681,9 +681,10 @@ def gradient(
     exact = result is x.dtype or result == x.dtype
     # The native call's last arguments, named as its parameters.
     out = None if grad_out is None else _destination(grad_out, x.dtype)
-    loss = ("each" if each else "sum") if want_loss else None
+    loss: Optional[Literal["sum", "each"]] = ("each" if each else "sum") if want_loss else None
     loss_into = _destination(loss_out, x.dtype) if each else None
     total_divisor = (1 if div is None else div) if want_loss and exact and not each else None
+    values: Any  # None, the total as loss_total gives it, or per-element losses: the branches below know
     values, grad = _core.gradient(
         x, y, logits, w, pw, m, eps, wrt, go_array, scale, out, loss, loss_into, total_divisor
     )
