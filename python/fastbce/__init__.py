@@ -15,7 +15,7 @@ import warnings as _warnings
 
 import numpy as _np
 
-from . import _core, functional
+from . import _core, functional, metrics
 from .accumulator import BCEAccumulator
 from .functional import (
     binary_cross_entropy,
@@ -43,6 +43,7 @@ __all__ = [
     "binary_cross_entropy_with_logits_value_and_grad",
     "functional",
     "get_num_threads",
+    "metrics",
     "set_num_threads",
     "simd_level",
 ]
