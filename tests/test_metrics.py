@@ -405,6 +405,26 @@ def test_label_encodings_agree():
     assert log_loss(y, p[:, None]) == expected
 
 
+def test_strings_and_objects():
+    """Labels that are not numbers: classes found by comparison, ordered as Python orders them."""
+    p = [0.9, 0.2, 0.7, 0.4]
+    expected = reference(["b", "a", "b", "a"], p)
+    assert expected == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.7, 0.6])), rel=1e-15)
+    assert log_loss(["b", "a", "b", "a"], p) == pytest.approx(expected, rel=1e-15)
+    assert log_loss(np.array(["b", "a", "b", "a"], dtype="S1"), p) == pytest.approx(expected, rel=1e-15)
+    assert log_loss(np.array([1, 0, 1, 0], dtype=object), p) == pytest.approx(expected, rel=1e-15)
+    assert log_loss(np.array(["b", "a", "b", "a"], dtype=object), p) == pytest.approx(expected, rel=1e-15)
+    assert log_loss(["b", "b"], [0.9, 0.8], labels=["a", "b"]) == pytest.approx(
+        -np.mean(np.log([0.9, 0.8])), rel=1e-15
+    )
+    with pytest.raises(ValueError, match=re.escape("y_true contains only one label (a).")):
+        log_loss(["a", "a"], [0.1, 0.2])
+    with pytest.raises(ValueError, match=r"more than two classes \('a', 'b' and 'c' at least\)"):
+        log_loss(["b", "a"] * 10 + ["c"], [0.5] * 21)
+    with pytest.raises(ValueError, match=re.escape("y_true contains values {'c'} not belonging")):
+        log_loss(["b", "a", "c"], [0.5] * 3, labels=["a", "b"])
+
+
 def test_one_column_and_two_columns_agree():
     rng = np.random.default_rng(4)
     p = rng.uniform(size=300)

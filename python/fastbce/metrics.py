@@ -11,8 +11,9 @@ How a call goes, in passes over the data (n samples):
 - **labels**, for numeric ``y_true``: its minimum and maximum (two passes, no sort) give the two
   classes; integer labels ``k`` and ``k + 1`` (``{0, 1}`` above all) need no further check, others
   one comparison per class and a count. The target is the labels as 0/1 in the probabilities'
-  dtype (one conversion, none when ``y_true`` already is that). Strings and other objects go
-  through ``np.unique`` (a sort).
+  dtype (one conversion, none when ``y_true`` already is that). Strings and other objects: the
+  first label and the first other one are the classes, each sample is compared with both (no
+  sort either), and Python's ``<`` orders the two.
 - **probabilities**: their minimum and maximum (two passes) check the range, catch NaN and tell
   whether clipping can change anything; for ``(n, 2)`` input, one more sum and its extremes check
   that rows add up to 1, and one ``np.where`` picks each sample's column.
@@ -74,8 +75,8 @@ def log_loss(
         The true labels: any two classes (integers, bools, integral floats, strings), as a list,
         an array or a pandas Series. The positive class is the larger of the two (the later in
         sorted order), as scikit-learn's ``LabelBinarizer`` orders them. Numeric labels are found
-        from their minimum and maximum (no sort); strings and other objects go through
-        ``np.unique``.
+        from their minimum and maximum, strings and other objects by comparing each with the
+        first two classes found (no sort in either case).
     y_pred : array_like of shape (n_samples,) or (n_samples, 2)
         Probabilities of the positive class, or ``predict_proba``'s two columns (column 0 for the
         smaller class, column 1 for the larger; a sample's loss uses its true class's column, and
@@ -344,9 +345,10 @@ def _stray(y: np.ndarray, classes: Tuple[Any, Any], labels: Any) -> ValueError:
         return ValueError(
             f"y_true contains values {set(others)} not belonging to the passed labels {_shown(labels)}."
         )
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in classes)
     third = f" and {others[0]!r}" if others else ""
     return ValueError(
-        f"y_true holds more than two classes ({classes[0]!r}, {classes[1]!r}{third} at least); "
+        f"y_true holds more than two classes ({a!r}, {b!r}{third} at least); "
         "fastbce.metrics.log_loss is binary only (sklearn.metrics.log_loss takes more)"
     )
 
@@ -355,7 +357,7 @@ def _positives(y: np.ndarray, labels: Any) -> np.ndarray:
     """Each sample's class as 0 or 1 (1 for the larger class): ``y`` itself where it already is
     0/1 numbers, else ``y == positive`` (bool)."""
     if y.dtype.kind not in "biuf":
-        return _positives_by_sorting(y, labels)
+        return _positives_by_comparing(y, labels)
     low, high = y.min().item(), y.max().item()
     if y.dtype.kind == "f":
         if math.isnan(low) or math.isnan(high):
@@ -391,24 +393,36 @@ def _positives(y: np.ndarray, labels: Any) -> np.ndarray:
     return target
 
 
-def _positives_by_sorting(y: np.ndarray, labels: Any) -> np.ndarray:
-    """Strings and other objects: their classes by ``np.unique`` (a sort)."""
+def _equal(y: np.ndarray, value: Any) -> np.ndarray:
+    """``y == value`` element by element, as a boolean array."""
+    equal = np.asarray(y == value)
+    if equal.shape != y.shape:
+        raise TypeError(f"y_true's labels cannot be compared with {value!r}")
+    return equal.astype(bool, copy=False)
+
+
+def _positives_by_comparing(y: np.ndarray, labels: Any) -> np.ndarray:
+    """Strings and other objects: the first label and the first other one are the classes (each
+    sample compared with both, no sort), ordered as Python orders them."""
+    if labels is not None:
+        negative, positive = _classes(labels)
+        is_positive, is_negative = _equal(y, positive), _equal(y, negative)
+        if np.count_nonzero(is_positive) + np.count_nonzero(is_negative) != len(y):
+            raise _stray(y, (negative, positive), labels)
+        return is_positive
+    first = y[0]
+    is_first = _equal(y, first)
+    if is_first.all():
+        raise _one_label(first)
+    second = y[int(np.argmin(is_first))]
+    is_second = _equal(y, second)
     try:
-        found = np.unique(y)
+        second_is_larger = bool(first < second)
     except TypeError as e:
         raise TypeError(f"y_true's labels cannot be ordered: {e}") from None
-    if labels is None:
-        if len(found) == 1:
-            raise _one_label(found[0])
-        if len(found) > 2:
-            raise _stray(y, (found[0], found[1]), None)
-        positive = found[1]
-    else:
-        classes = _classes(labels)
-        if any(value not in classes for value in found.tolist()):
-            raise _stray(y, classes, labels)
-        positive = classes[1]
-    return y == positive
+    if np.count_nonzero(is_first) + np.count_nonzero(is_second) != len(y):
+        raise _stray(y, (first, second) if second_is_larger else (second, first), None)
+    return is_second if second_is_larger else is_first
 
 
 # --------------------------------------------------------------------------------------------
