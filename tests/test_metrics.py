@@ -399,10 +399,15 @@ def test_label_encodings_agree():
         "column": y[:, None],
         "big-endian": y.astype(">i4"),
     }
+    frames = optional_import("pandas")
+    encodings["nullable Int64"] = frames.Series(y, dtype="Int64")
+    encodings["categorical"] = frames.Series(np.where(y == 1, "b", "a"), dtype="category")
     for name, labels in encodings.items():
         assert log_loss(labels, p) == expected, name
     assert log_loss(y, p.tolist()) == expected
     assert log_loss(y, p[:, None]) == expected
+    assert log_loss(y, p.astype(">f8")) == expected
+    assert log_loss(y, p.astype(np.float32).astype(">f4")) == log_loss(y, p.astype(np.float32))
 
 
 def test_strings_and_objects():

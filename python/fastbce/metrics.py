@@ -202,7 +202,8 @@ def _scores(y_pred: Any, from_logits: bool) -> Tuple[np.ndarray, float, float]:
     _no_mask("y_pred", y_pred)
     array = _plan.real_array("y_pred", y_pred)
     _no_mask("y_pred", array)
-    dtype = np.dtype(array.dtype.type) if array.dtype in _FLOATS else _F64
+    native = np.dtype(array.dtype.type)  # native byte order
+    dtype = native if native in _FLOATS else _F64
     array = np.asarray(array, dtype=dtype)
     if array.ndim not in (1, 2):
         raise ValueError(
