@@ -565,6 +565,17 @@ def test_bad_input_is_refused_naming_the_argument(args, kwargs, error, pattern):
         log_loss(*args, **kwargs)
 
 
+def test_warnings_point_at_the_call():
+    for args, kwargs in (
+        (([0, 1], [0.2, 0.3]), {"labels": [1, 0]}),
+        ((["a", "b"], [0.2, 0.3]), {"labels": ["b", "a"]}),
+        (([0, 1], [[0.2, 0.3], [0.1, 0.2]]), {}),
+    ):
+        with pytest.warns(UserWarning) as record:
+            log_loss(*args, **kwargs)
+        assert [w.filename for w in record] == [__file__]
+
+
 def test_warnings_only_where_due():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

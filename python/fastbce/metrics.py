@@ -287,9 +287,9 @@ def _weight_total(weight: np.ndarray, normalize: bool) -> float:
 # Labels
 
 
-def _classes(labels: Any) -> Tuple[Any, Any]:
+def _classes(labels: Any, stacklevel: int) -> Tuple[Any, Any]:
     """The two classes ``labels`` gives, in sorted order (warning, as scikit-learn does, where they
-    were given in another)."""
+    were given in another; ``stacklevel`` is the caller's distance from the user's call)."""
     given = np.asarray(labels)
     classes = np.unique(given)
     if len(classes) < 2:
@@ -308,7 +308,7 @@ def _classes(labels: Any) -> Tuple[Any, Any]:
             f"Pass the ordered labels={classes.tolist()} and ensure that "
             "the columns of y_prob correspond to this ordering.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel + 1,
         )
     return classes[0], classes[1]
 
@@ -374,7 +374,7 @@ def _positives(y: np.ndarray, labels: Any) -> np.ndarray:
             raise _one_label(low)
         negative, positive = low, high
     else:
-        classes = _classes(labels)
+        classes = _classes(labels, 3)
         if not (_numeric(classes[0]) and _numeric(classes[1])):
             raise _stray(y, classes, labels)
         negative, positive = classes[0].item(), classes[1].item()
@@ -406,7 +406,7 @@ def _positives_by_comparing(y: np.ndarray, labels: Any) -> np.ndarray:
     """Strings and other objects: the first label and the first other one are the classes (each
     sample compared with both, no sort), ordered as Python orders them."""
     if labels is not None:
-        negative, positive = _classes(labels)
+        negative, positive = _classes(labels, 4)
         is_positive, is_negative = _equal(y, positive), _equal(y, negative)
         if np.count_nonzero(is_positive) + np.count_nonzero(is_negative) != len(y):
             raise _stray(y, (negative, positive), labels)
