@@ -419,6 +419,25 @@ def test_strings_and_objects():
     assert log_loss(np.array(["b", "a", "b", "a"], dtype="S1"), p) == pytest.approx(expected, rel=1e-15)
     assert log_loss(np.array([1, 0, 1, 0], dtype=object), p) == pytest.approx(expected, rel=1e-15)
     assert log_loss(np.array(["b", "a", "b", "a"], dtype=object), p) == pytest.approx(expected, rel=1e-15)
+    # every width and layout of fixed-width strings (short ones are compared as integers)
+    rng = np.random.default_rng(12)
+    y = rng.integers(0, 2, size=999)
+    q = rng.uniform(size=999)
+    expected = log_loss(y, q)
+    for negative, positive in [
+        ("a", "b"),
+        ("no", "yes"),
+        ("ab", "abcd"),
+        ("x" * 7, "x" * 8),
+        ("n" * 40, "p"),
+    ]:
+        labels = np.where(y == 1, positive, negative)
+        for given in (labels, labels.astype("S"), labels.astype(object), np.repeat(labels, 2)[::2]):
+            assert log_loss(given, q) == expected, (negative, positive, given.dtype)
+            names = (
+                [negative, positive] if given.dtype.kind != "S" else [negative.encode(), positive.encode()]
+            )
+            assert log_loss(given, q, labels=names) == expected
     assert log_loss(["b", "b"], [0.9, 0.8], labels=["a", "b"]) == pytest.approx(
         -np.mean(np.log([0.9, 0.8])), rel=1e-15
     )

@@ -395,7 +395,20 @@ def _positives(y: np.ndarray, labels: Any) -> np.ndarray:
 
 
 def _equal(y: np.ndarray, value: Any) -> np.ndarray:
-    """``y == value`` element by element, as a boolean array."""
+    """``y == value`` element by element, as a boolean array. Short fixed-width strings (up to 32
+    bytes, contiguous) are compared as the integers their bytes make, a few times faster than
+    NumPy's string comparison."""
+    if y.dtype.kind in "US" and y.flags.c_contiguous and y.dtype.itemsize <= 32:
+        word = np.uint64 if y.dtype.itemsize % 8 == 0 else np.uint32 if y.dtype.itemsize % 4 == 0 else None
+        if word is not None and isinstance(value, (str, bytes)):
+            stored = np.array([value], dtype=y.dtype)
+            if stored[0] == value:  # the value fits the width: it is compared whole
+                codes = stored.view(word)
+                words = y.view(word).reshape(len(y), len(codes))
+                equal = words[:, 0] == codes[0]
+                for i in range(1, len(codes)):
+                    equal &= words[:, i] == codes[i]
+                return equal
     equal = np.asarray(y == value)
     if equal.shape != y.shape:
         raise TypeError(f"y_true's labels cannot be compared with {value!r}")
