@@ -11,6 +11,7 @@ from typing import Any, Literal, Tuple, Union
 import fastbce
 import fastbce.functional as F
 import numpy as np
+from fastbce.metrics import log_loss
 from numpy.typing import NDArray
 
 if sys.version_info >= (3, 11):
@@ -124,3 +125,8 @@ assert_type(accumulator.update(x, y, mask=y > 0).mean, float)
 threads = fastbce.get_num_threads()
 fastbce.set_num_threads(np.int64(threads))  # any integer with __index__
 assert_type(fastbce.simd_level(), str)
+
+# scikit-learn's log loss: labels of any kind, a Python float.
+assert_type(log_loss(["ham", "spam"], [0.2, 0.7]), float)
+assert isinstance(log_loss([0, 1], p[0], sample_weight=w, labels=[0, 1]), float)
+assert_type(log_loss(y[0], x[0], from_logits=True, normalize=False), float)
