@@ -1,31 +1,39 @@
-"""Benchmark: fastbce against NumPy (and scikit-learn or PyTorch, where installed).
+"""Benchmark: fastbce against NumPy and the peers a user would pick instead, with the roofline.
 
-Run ``python benchmarks/bench.py --help`` for the options. The default run takes about a minute on a
-2-core machine and prints, for float32 and float64 and a few sizes, the median time of:
+``python benchmarks/bench.py`` (``pip install ".[bench]"`` first for matplotlib and the peers) times,
+for each row and size, the median of interleaved runs of:
 
-- ``loss``: ``binary_cross_entropy_with_logits(x, y)`` (mean) against NumPy's usual stable
-  expression ``(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))).mean()``;
-- ``loss+grad``: ``binary_cross_entropy_with_logits_value_and_grad(x, y)`` against the same NumPy loss
-  plus its gradient ``(sigmoid(x) - y) / n`` (a stable sigmoid that reuses ``exp(-|x|)``);
-- ``grad+hess``: ``binary_cross_entropy_with_logits_grad_hess(x, y)`` (per element, for gradient
-  boosting) against NumPy's ``sigmoid(x) - y`` and ``e / (1 + e)^2`` sharing ``e = exp(-|x|)``, and
-  scikit-learn's ``HalfBinomialLoss.gradient_hessian`` with ``--sklearn``;
-- ``bce(p)``: ``binary_cross_entropy(p, y)`` (mean, on probabilities) against
-  ``-(y * max(log p, -100) + (1 - y) * max(log1p(-p), -100)).mean()``;
+- fastbce, and NumPy's usual stable expressions (``benchmarks/peers.py`` has them all);
+- each peer that is installed (``--peers`` chooses): numba ``@njit(parallel=True)`` loops,
+  ``jax.jit`` of the same expressions, torch.nn.functional on CPU, scikit-learn's HalfBinomialLoss;
+- the roofline: streaming the row's bytes once with the same threads (reading the operands, and
+  writing as many arrays as the row returns), which bounds how fast the row can be at large sizes.
+
+The rows (``--rows``; ``--dtypes`` and ``--kernels`` give a grid instead):
+
+- ``loss``: ``binary_cross_entropy_with_logits(x, y)``, the mean loss;
+- ``loss+grad``: ``binary_cross_entropy_with_logits_value_and_grad(x, y)``, the mean and its
+  gradient;
+- ``grad+hess``: ``binary_cross_entropy_with_logits_grad_hess(x, y)``, per element, for gradient
+  boosting;
+- ``bce(p)``: ``binary_cross_entropy(p, y)``, the mean on probabilities;
 - ``loss(pw)``: the mean loss of ``x`` and ``y`` seen as ``(n / 8, 8)``, 8 classes with one
-  ``pos_weight`` each (the broadcast multi-label training uses), against NumPy's stable expression
-  with ``pos_weight`` (skipped for sizes that are not a multiple of 8);
+  ``pos_weight`` each;
+- ``loss+grad(soft)``, ``grad+hess(soft)``: the same with soft labels, y uniform in [0, 1].
 
-and, as the roofline, the time to read both arrays once (``x.sum() + y.sum()``). Ratios are taken
-within one run: the contestants of a row are timed in interleaved rounds, so a noisy neighbour slows
-them alike. Before timing, every contestant's result is checked against NumPy's.
+It prints a Markdown table (each cell: the time, and in brackets that time / fastbce's, so above 1
+fastbce is faster) and writes a PNG of throughput against size, one panel per row
+(``benchmarks/out/bench.png`` unless ``--plot`` says otherwise). Ratios are taken within one run:
+the contestants of a cell are timed in interleaved rounds, so a noisy neighbour slows them alike.
+Before timing, every result (fastbce's and each peer's) is checked against a float64 reference,
+and a disagreement stops the run.
 
-``--dask N`` times something else instead: the mean loss of N float32 elements (4e8 by default)
-that Dask generates chunk by chunk, with ``fastbce.dask`` on the threaded scheduler, against
-generating and reading them alone and against NumPy's expression run by Dask.
+``--batch-scoring K,K`` adds a table of k Python threads scoring their own batches. ``--dask N``
+times something else instead: the mean loss of N float32 elements (4e8 by default) that Dask
+generates chunk by chunk, with ``fastbce.dask`` on the threaded scheduler, against generating and
+reading them alone and against NumPy's expression run by Dask.
 
-Only NumPy is needed; matplotlib (``--plot``), scikit-learn (``--sklearn``), torch (``--torch``) and
-Dask (``--dask``) are imported only when asked for.
+Only NumPy is needed; matplotlib, the peers and Dask are imported only when present or asked for.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import math
 import os
 import platform
 import statistics
@@ -41,17 +50,29 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
-
-import numpy as np
+from pathlib import Path
+from typing import Any, Callable
 
 import fastbce
+import numpy as np
+import peers
+from peers import NUMPY, NUMPY_EXPRESSIONS, Backend, Call, class_pos_weight
 
-DEFAULT_SIZES = (1_000, 100_000, 1_000_000, 10_000_000)
+DEFAULT_SIZES = (64, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 QUICK_SIZES = (64, 1_000, 10_000)
-DEFAULT_DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64")
+DEFAULT_ROWS = (
+    ("float32", "loss"),
+    ("float32", "loss+grad"),
+    ("float32", "grad+hess"),
+    ("float32", "bce(p)"),
+    ("float32", "loss+grad(soft)"),
+    ("float64", "loss"),
+    ("float64", "loss+grad"),
+)
 DEFAULT_REPEAT = 7
 QUICK_REPEAT = 3
 # One timed batch runs a call this long at least, so that small sizes are not timer noise.
@@ -59,9 +80,9 @@ DEFAULT_MIN_TIME = 0.02
 QUICK_MIN_TIME = 0.002
 SEED = 20240611
 LOGIT_STD = 3.0
-RTOL = {"float32": 1e-4, "float64": 1e-9}
-
-Call = Callable[[], Any]
+# Every result against the float64 reference, relative to the largest magnitude of each part.
+RTOL = {"float32": 1e-5, "float64": 1e-9}
+DEFAULT_PLOT = Path(__file__).resolve().parent / "out" / "bench.png"
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,10 +91,12 @@ Call = Callable[[], Any]
 
 @dataclass(frozen=True)
 class Inputs:
-    """One size and dtype: logits x ~ N(0, 3), labels y in {0, 1}, probabilities p = sigmoid(x)."""
+    """One size and dtype: logits x ~ N(0, 3), labels y in {0, 1}, soft labels uniform in [0, 1],
+    probabilities p = sigmoid(x)."""
 
     x: np.ndarray
     y: np.ndarray
+    y_soft: np.ndarray
     p: np.ndarray
 
 
@@ -81,64 +104,28 @@ def make_inputs(n: int, dtype: str, seed: int = SEED) -> Inputs:
     rng = np.random.default_rng([seed, n])
     x64 = rng.normal(0.0, LOGIT_STD, n)
     y = rng.integers(0, 2, n).astype(dtype)
+    y_soft = rng.random(n).astype(dtype)
     p = (0.5 + 0.5 * np.tanh(0.5 * x64)).clip(0.0, 1.0).astype(dtype)
-    return Inputs(x=x64.astype(dtype), y=y, p=p)
+    return Inputs(x=x64.astype(dtype), y=y, y_soft=y_soft, p=p)
 
 
 # --------------------------------------------------------------------------------------------
-# Kernels: what is computed, and NumPy's way of computing it
-
-
-def numpy_logits_loss(x: np.ndarray, y: np.ndarray) -> Any:
-    return (np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))).mean()
-
-
-def numpy_logits_loss_and_grad(x: np.ndarray, y: np.ndarray) -> tuple[Any, np.ndarray]:
-    e = np.exp(-np.abs(x))
-    loss = (np.maximum(x, 0) - x * y + np.log1p(e)).mean()
-    r = 1 / (1 + e)
-    sigmoid = np.where(x >= 0, r, e * r)
-    return loss, (sigmoid - y) / x.size
-
-
-def numpy_grad_hess(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    e = np.exp(-np.abs(x))
-    r = 1 / (1 + e)
-    sigmoid = np.where(x >= 0, r, e * r)
-    return sigmoid - y, e * r * r
-
-
-# ``loss(pw)``: one pos_weight per class, for 8 classes.
-CLASS_POS_WEIGHT = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 1.5, 3.0)
-
-
-def class_pos_weight(dtype: Any) -> np.ndarray:
-    return np.array(CLASS_POS_WEIGHT, dtype=dtype)
-
-
-def numpy_pos_weight_loss(x: np.ndarray, y: np.ndarray) -> Any:
-    lw = 1 + (class_pos_weight(x.dtype) - 1) * y
-    return ((1 - y) * x + lw * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0))).mean()
-
-
-def numpy_probability_loss(p: np.ndarray, y: np.ndarray) -> Any:
-    with np.errstate(divide="ignore"):
-        log_p = np.maximum(np.log(p), -100)
-        log_q = np.maximum(np.log1p(-p), -100)
-    return -(y * log_p + (1 - y) * log_q).mean()
+# Kernels: what a row computes
 
 
 @dataclass(frozen=True)
 class Kernel:
     name: str
+    computes: str  # the computation in peers.py (NumPy's expression and every peer's)
+    title: str  # the row's name in the table and the plot
     fastbce_call: str  # shown in the legend
-    numpy_call: str  # shown in the legend
-    on_probabilities: bool
-    numpy: Callable[[np.ndarray, np.ndarray], Any]
+    on_probabilities: bool = False
+    soft_labels: bool = False
     classes: int | None = None  # operands seen as (n / classes, classes)
 
     def operands(self, inputs: Inputs) -> tuple[np.ndarray, np.ndarray]:
-        a, b = (inputs.p if self.on_probabilities else inputs.x), inputs.y
+        a = inputs.p if self.on_probabilities else inputs.x
+        b = inputs.y_soft if self.soft_labels else inputs.y
         if self.classes is not None:
             return a.reshape(-1, self.classes), b.reshape(-1, self.classes)
         return a, b
@@ -151,83 +138,74 @@ class Kernel:
 KERNELS: dict[str, Kernel] = {
     k.name: k
     for k in (
-        Kernel(
-            "loss",
-            "binary_cross_entropy_with_logits(x, y)",
-            "(max(x,0) - x*y + log1p(exp(-|x|))).mean()",
-            False,
-            numpy_logits_loss,
-        ),
+        Kernel("loss", "loss", "mean loss", "binary_cross_entropy_with_logits(x, y)"),
         Kernel(
             "loss+grad",
+            "loss+grad",
+            "loss + grad",
             "binary_cross_entropy_with_logits_value_and_grad(x, y)",
-            "the same loss, and (sigmoid(x) - y)/n sharing exp(-|x|)",
-            False,
-            numpy_logits_loss_and_grad,
         ),
         Kernel(
             "grad+hess",
+            "grad+hess",
+            "grad + hess",
             "binary_cross_entropy_with_logits_grad_hess(x, y)",
-            "sigmoid(x) - y and e/(1+e)^2 per element, sharing e = exp(-|x|)",
-            False,
-            numpy_grad_hess,
         ),
         Kernel(
             "bce(p)",
+            "bce(p)",
+            "mean BCE on probabilities",
             "binary_cross_entropy(p, y)",
-            "-(y*max(log p,-100) + (1-y)*max(log1p(-p),-100)).mean()",
-            True,
-            numpy_probability_loss,
+            on_probabilities=True,
         ),
         Kernel(
             "loss(pw)",
+            "loss(pw)",
+            "mean loss, pos_weight per class (8)",
             "binary_cross_entropy_with_logits(x, y, pos_weight=pw), x (n/8, 8), pw (8,)",
-            "((1-y)*x + (1+(pw-1)*y)*(log1p(exp(-|x|)) + max(-x,0))).mean()",
-            False,
-            numpy_pos_weight_loss,
-            classes=len(CLASS_POS_WEIGHT),
+            classes=len(peers.CLASS_POS_WEIGHT),
+        ),
+        Kernel(
+            "loss+grad(soft)",
+            "loss+grad",
+            "loss + grad, soft labels",
+            "binary_cross_entropy_with_logits_value_and_grad(x, y), y uniform in [0, 1]",
+            soft_labels=True,
+        ),
+        Kernel(
+            "grad+hess(soft)",
+            "grad+hess",
+            "grad + hess, soft labels",
+            "binary_cross_entropy_with_logits_grad_hess(x, y), y uniform in [0, 1]",
+            soft_labels=True,
         ),
     )
 }
 
 
+def row_title(dtype: str, kernel: str) -> str:
+    return f"{dtype} {KERNELS[kernel].title}"
+
+
 # --------------------------------------------------------------------------------------------
-# Backends: who computes a kernel. A backend binds a kernel to its operands and a thread count,
-# giving a call without arguments (or None where it has no such kernel).
-
-Binder = Callable[[str, np.ndarray, np.ndarray, int], Optional[Call]]
+# fastbce, and the roofline
 
 
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    bind: Binder
-    threaded: bool = False  # timed once per --threads value
-    set_threads: Callable[[int], None] | None = None  # called outside the timed region
-    get_threads: Callable[[], int] | None = None
-
-
-def _bind_numpy(kernel: str, a: np.ndarray, b: np.ndarray, threads: int) -> Call | None:
-    fn = KERNELS[kernel].numpy
-    return lambda: fn(a, b)
-
-
-def _bind_fastbce(kernel: str, a: np.ndarray, b: np.ndarray, threads: int) -> Call | None:
-    if kernel == "loss":
+def _bind_fastbce(computes: str, a: np.ndarray, b: np.ndarray, threads: int) -> Call | None:
+    if computes == "loss":
         return lambda: fastbce.binary_cross_entropy_with_logits(a, b)
-    if kernel == "loss+grad":
+    if computes == "loss+grad":
         return lambda: fastbce.binary_cross_entropy_with_logits_value_and_grad(a, b)
-    if kernel == "grad+hess":
+    if computes == "grad+hess":
         return lambda: fastbce.binary_cross_entropy_with_logits_grad_hess(a, b)
-    if kernel == "bce(p)":
+    if computes == "bce(p)":
         return lambda: fastbce.binary_cross_entropy(a, b)
-    if kernel == "loss(pw)":
+    if computes == "loss(pw)":
         pw = class_pos_weight(a.dtype)
         return lambda: fastbce.binary_cross_entropy_with_logits(a, b, pos_weight=pw)
     return None
 
 
-NUMPY = Backend("numpy", _bind_numpy)
 FASTBCE = Backend(
     "fastbce",
     _bind_fastbce,
@@ -236,69 +214,55 @@ FASTBCE = Backend(
     get_threads=fastbce.get_num_threads,
 )
 
+# The roofline's parts: below this many elements a part, one thread streams it all (as fastbce does,
+# a thread hand-off costing more than it saves); outputs are written in blocks that stay in cache.
+STREAM_MIN_PART = 1 << 16
+STREAM_BLOCK = 1 << 14
+_stream_pools: dict[int, ThreadPoolExecutor] = {}
 
-def sklearn_backend() -> Backend:
-    """scikit-learn's HalfBinomialLoss: the same loss (log(1 + exp(x)) - y*x) and gradient
-    (sigmoid(x) - y) per element, with OpenMP threads. It has no loss on probabilities."""
-    loss_module = importlib.import_module("sklearn._loss.loss")
-    half_binomial = loss_module.HalfBinomialLoss()
 
-    def bind(kernel: str, a: np.ndarray, b: np.ndarray, threads: int) -> Call | None:
-        if kernel == "loss":
-            return lambda: half_binomial.loss(b, a, n_threads=threads).mean()
-        if kernel == "loss+grad":
+def stream(a: np.ndarray, b: np.ndarray, outputs: int, threads: int) -> Call:
+    """A call that streams the operands once and writes ``outputs`` arrays of their size
+    (preallocated) with up to ``threads`` threads, each its own contiguous part: the memory traffic
+    of a row with nothing computed. NumPy releases the GIL in its loops, so the parts run in
+    parallel."""
+    x, y = a.reshape(-1), b.reshape(-1)
+    outs = [np.empty_like(x) for _ in range(outputs)]
+    parts = max(1, min(threads, x.size // STREAM_MIN_PART))
+    bounds = [x.size * i // parts for i in range(parts + 1)]
 
-            def loss_and_grad() -> tuple[Any, np.ndarray]:
-                loss, grad = half_binomial.loss_gradient(b, a, n_threads=threads)
-                return loss.mean(), np.divide(grad, a.size, out=grad)
-
-            return loss_and_grad
-        if kernel == "grad+hess":
-            return lambda: half_binomial.gradient_hessian(b, a, n_threads=threads)
+    def part(lo: int, hi: int) -> Any:
+        if outputs == 0:
+            return x[lo:hi].sum() + y[lo:hi].sum()
+        if outputs == 1:
+            return np.add(x[lo:hi], y[lo:hi], out=outs[0][lo:hi])
+        for start in range(lo, hi, STREAM_BLOCK):
+            end = min(start + STREAM_BLOCK, hi)
+            xs, ys = x[start:end], y[start:end]
+            np.add(xs, ys, out=outs[0][start:end])
+            np.subtract(xs, ys, out=outs[1][start:end])
         return None
 
-    return Backend("sklearn", bind, threaded=True)
+    if parts == 1:
+        return lambda: part(0, x.size)
+    pool = _stream_pools.get(parts) or _stream_pools.setdefault(parts, ThreadPoolExecutor(parts - 1))
+
+    def parallel() -> None:
+        others = [pool.submit(part, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+        part(bounds[0], bounds[1])
+        for f in others:
+            f.result()
+
+    return parallel
 
 
-def torch_backend() -> Backend:
-    """torch.nn.functional on CPU tensors sharing the NumPy arrays' memory; the gradient by
-    autograd."""
-    torch = importlib.import_module("torch")
-    functional = torch.nn.functional
-
-    def bind(kernel: str, a: np.ndarray, b: np.ndarray, threads: int) -> Call | None:
-        at, bt = torch.from_numpy(a), torch.from_numpy(b)
-        if kernel == "loss":
-            return lambda: functional.binary_cross_entropy_with_logits(at, bt)
-        if kernel == "loss+grad":
-
-            def loss_and_grad() -> tuple[Any, Any]:
-                leaf = at.detach().requires_grad_(True)
-                loss = functional.binary_cross_entropy_with_logits(leaf, bt)
-                (grad,) = torch.autograd.grad(loss, leaf)
-                return loss.detach(), grad
-
-            return loss_and_grad
-        if kernel == "bce(p)":
-            return lambda: functional.binary_cross_entropy(at, bt)
-        if kernel == "loss(pw)":
-            pw = torch.from_numpy(class_pos_weight(a.dtype))
-            return lambda: functional.binary_cross_entropy_with_logits(at, bt, pos_weight=pw)
-        return None
-
-    return Backend(
-        "torch",
-        bind,
-        threaded=True,
-        set_threads=torch.set_num_threads,
-        get_threads=torch.get_num_threads,
-    )
+def _bind_roofline(computes: str, a: np.ndarray, b: np.ndarray, threads: int) -> Call | None:
+    return stream(a, b, ROOFLINE_OUTPUTS[computes], threads)
 
 
-OPTIONAL_BACKENDS: dict[str, Callable[[], Backend]] = {
-    "sklearn": sklearn_backend,
-    "torch": torch_backend,
-}
+# Arrays of the input's size that each computation writes: what the roofline writes too.
+ROOFLINE_OUTPUTS = {"loss": 0, "loss+grad": 1, "grad+hess": 2, "bce(p)": 0, "loss(pw)": 0}
+ROOFLINE = Backend("roofline", _bind_roofline, threaded=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,7 +270,8 @@ OPTIONAL_BACKENDS: dict[str, Callable[[], Backend]] = {
 
 
 def as_numpy(value: Any) -> Any:
-    """Results as NumPy: tuples element-wise, torch tensors through .numpy()."""
+    """Results as NumPy: tuples element-wise, torch tensors through .numpy(), jax arrays by
+    np.asarray."""
     if isinstance(value, tuple):
         return tuple(as_numpy(v) for v in value)
     if hasattr(value, "detach"):
@@ -341,6 +306,10 @@ def disagreement(got: Any, want: Any, rtol: float) -> str | None:
     return f"differs by {err:.3g} relative to {scale:.3g}{where}: {err / scale:.2g} > rtol {rtol:g}"
 
 
+class Disagreement(Exception):
+    """A contestant's result is not the reference's: the run stops rather than time it."""
+
+
 # --------------------------------------------------------------------------------------------
 # Timing
 
@@ -348,7 +317,7 @@ def disagreement(got: Any, want: Any, rtol: float) -> str | None:
 @dataclass
 class Contestant:
     backend: str
-    threads: int | None  # None: not threaded (numpy, the roofline)
+    threads: int | None  # None: not threaded (numpy, jax)
     call: Call
     prepare: Call | None = None  # run before each timed batch, outside the timing
     number: int = 1  # calls per timed batch
@@ -394,13 +363,17 @@ def measure(contestants: Sequence[Contestant], repeat: int, min_time: float) -> 
 @dataclass(frozen=True)
 class Config:
     sizes: tuple[int, ...]
-    dtypes: tuple[str, ...]
-    kernels: tuple[str, ...]
+    rows: tuple[tuple[str, str], ...]  # (dtype, kernel)
     threads: tuple[int, ...]
     repeat: int
     min_time: float
     seed: int
-    backends: tuple[Backend, ...]  # compared with fastbce; numpy always included
+    peers: tuple[Backend, ...]  # compared with fastbce, after NumPy
+
+    @property
+    def contestants(self) -> tuple[Backend, ...]:
+        """In the table's order: fastbce, NumPy, the peers, the roofline."""
+        return (FASTBCE, NUMPY, *self.peers, ROOFLINE)
 
 
 @dataclass(frozen=True)
@@ -408,7 +381,7 @@ class Result:
     dtype: str
     n: int
     kernel: str
-    backend: str  # "fastbce", "numpy", "read" (the roofline), "sklearn", "torch"
+    backend: str  # "fastbce", "numpy", a peer's name, "roofline"
     threads: int | None
     median_s: float
     min_s: float
@@ -420,31 +393,29 @@ class Result:
         return self.n / self.median_s / 1e6
 
 
-def run_cell(
-    config: Config,
-    kernel: Kernel,
-    inputs: Inputs,
-    dtype: str,
-    log: Callable[[str], None],
-) -> list[Result]:
+def run_cell(config: Config, kernel: Kernel, inputs: Inputs, dtype: str) -> list[Result]:
+    """Times one row at one size. Raises Disagreement when a result is not the float64 reference's."""
     a, b = kernel.operands(inputs)
     n = a.size
-    reference = kernel.numpy(a, b)
-    contestants = [Contestant("read", None, lambda: a.sum() + b.sum())]
-    for backend in (NUMPY, FASTBCE, *config.backends):
+    reference = NUMPY_EXPRESSIONS[kernel.computes](a.astype(np.float64), b.astype(np.float64))
+    contestants = []
+    for backend in config.contestants:
         thread_counts: Sequence[int | None] = config.threads if backend.threaded else [None]
         for threads in thread_counts:
-            call = backend.bind(kernel.name, a, b, threads or 1)
+            call = backend.bind(kernel.computes, a, b, threads or 1)
             if call is None:
                 continue
             prepare = _setter(backend.set_threads, threads)
             if prepare is not None:
                 prepare()
-            if backend is not NUMPY:
+            if backend.name != "roofline":
                 problem = disagreement(call(), reference, RTOL[dtype])
                 if problem:
                     who = backend.name + (f" ({threads} threads)" if threads else "")
-                    log(f"WARNING: {who} and NumPy disagree on {kernel.name}, {dtype}, n={n:,}: {problem}")
+                    raise Disagreement(
+                        f"{who} disagrees with the float64 reference on {row_title(dtype, kernel.name)}, "
+                        f"n={n:,}: {problem}"
+                    )
             contestants.append(Contestant(backend.name, threads, call, prepare))
     measure(contestants, config.repeat, config.min_time)
     return [
@@ -484,21 +455,22 @@ def threads_restored(backends: Sequence[Backend]) -> Iterator[None]:
             set_threads(threads)
 
 
-def run(config: Config, log: Callable[[str], None]) -> Iterator[tuple[str, list[Result]]]:
-    """Yields, dtype after dtype, the results for that dtype."""
-    with threads_restored((FASTBCE, *config.backends)):
-        for dtype in config.dtypes:
-            results: list[Result] = []
-            for n in config.sizes:
-                inputs = make_inputs(n, dtype, config.seed)
-                for name in config.kernels:
-                    if not KERNELS[name].takes(n):
-                        continue
-                    progress(f"{dtype} n={n:,} {name}")
-                    results += run_cell(config, KERNELS[name], inputs, dtype, log)
-                del inputs
-            progress("")
-            yield dtype, results
+def run(config: Config) -> list[Result]:
+    """Every row at every size, size after size (one size's inputs in memory at a time)."""
+    results: list[Result] = []
+    with threads_restored(config.contestants):
+        for n in config.sizes:
+            inputs: dict[str, Inputs] = {}
+            for dtype, name in config.rows:
+                kernel = KERNELS[name]
+                if not kernel.takes(n):
+                    continue
+                if dtype not in inputs:
+                    inputs[dtype] = make_inputs(n, dtype, config.seed)
+                progress(f"n={n:,} {row_title(dtype, name)}")
+                results += run_cell(config, kernel, inputs[dtype], dtype)
+    progress("")
+    return results
 
 
 def progress(text: str) -> None:
@@ -511,16 +483,16 @@ def progress(text: str) -> None:
 # Printing
 
 
-def _micro() -> str:
+def _symbol(wanted: str, fallback: str) -> str:
     try:
-        "\u00b5".encode(sys.stdout.encoding or "ascii")
-        return "\u00b5"
+        wanted.encode(sys.stdout.encoding or "ascii")
+        return wanted
     except (UnicodeEncodeError, LookupError):
-        return "u"
+        return fallback
 
 
 def format_seconds(s: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), (_micro() + "s", 1e-6)):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), (_symbol("\u00b5", "u") + "s", 1e-6)):
         if s >= scale * 0.9995:
             return f"{_sig3(s / scale)} {unit}"
     return f"{_sig3(s / 1e-9)} ns"
@@ -531,84 +503,68 @@ def _sig3(v: float) -> str:
 
 
 def format_ratio(r: float) -> str:
-    return f"{r:.0f}x" if r >= 99.95 else f"{r:#.3g}x" if r >= 1 else f"{r:.2f}x"
+    times = _symbol("\u00d7", "x")
+    return f"{r:.0f}{times}" if r >= 99.95 else f"{r:#.3g}{times}" if r >= 1 else f"{r:.2f}{times}"
 
 
 def format_rate(melem_per_s: float) -> str:
     return f"{melem_per_s:,.0f}" if melem_per_s >= 99.95 else f"{melem_per_s:#.3g}"
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
-    """Columns sized to fit; the first ``left`` columns aligned left, the others right."""
+def format_size(n: int) -> str:
+    """1e7 for a power of ten from 1e3 on, otherwise the digits."""
+    k = round(math.log10(n)) if n > 0 else 0
+    return f"1e{k}" if k >= 3 and n == 10**k else f"{n:,}"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """A Markdown table whose columns line up in plain text too: the first ``left`` columns
+    aligned left, the others right."""
     widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        ).rstrip()
+        padded = (c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "| " + " | ".join(padded) + " |"
 
-    rule = "  ".join("-" * w for w in widths)
+    rule = (
+        "|"
+        + "|".join(("-" * (w + 1) + ":") if i >= left else ("-" * (w + 2)) for i, w in enumerate(widths))
+        + "|"
+    )
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
-TABLE_HEADERS = (
-    "kernel",
-    "n",
-    "threads",
-    "fastbce",
-    "numpy",
-    "speedup",
-    "fastbce M/s",
-    "numpy M/s",
-    "read x,y",
-    "fastbce/read",
-)
+COLUMN_NAMES = {"fastbce": "fastbce", "numpy": "NumPy", "roofline": "roofline"}
 
 
-def dtype_table(results: Sequence[Result], extra: Sequence[str]) -> str:
-    """One row per kernel, size and thread count; ``extra`` names further backends, each given a
-    time column and a ratio to fastbce."""
-    headers = list(TABLE_HEADERS)
-    for name in extra:
-        headers += [name, f"{name}/fastbce"]
-    index = {(r.kernel, r.n, r.backend, r.threads): r for r in results}
-    rows = []
-    kernels = list(dict.fromkeys(r.kernel for r in results))
-    for kernel in kernels:
+def results_table(config: Config, results: Sequence[Result]) -> str:
+    """One line per row, size and thread count. fastbce's cell: its time and throughput; every other
+    cell: the time, and that time / fastbce's (above 1, fastbce is faster; for the roofline, the
+    fraction of the bound's speed that fastbce reaches)."""
+    several = len(config.threads) > 1
+    others = [b for b in config.contestants if b is not FASTBCE]
+    headers = ["row", "n", *(["threads"] if several else []), "fastbce"]
+    headers += [COLUMN_NAMES.get(b.name, b.name) for b in others]
+    index = {(r.dtype, r.kernel, r.n, r.backend, r.threads): r for r in results}
+    lines = []
+    for dtype, kernel in config.rows:
         first = True
-        for n in sorted({r.n for r in results if r.kernel == kernel}):
-            numpy_r = index[(kernel, n, "numpy", None)]
-            read = index[(kernel, n, "read", None)]
-            mine = sorted(
-                (r for r in results if (r.kernel, r.n, r.backend) == (kernel, n, "fastbce")),
-                key=lambda r: r.threads or 0,
-            )
-            for fb in mine:
-                row = [
-                    kernel if first else "",
-                    f"{n:,}",
-                    str(fb.threads),
-                    format_seconds(fb.median_s),
-                    format_seconds(numpy_r.median_s),
-                    format_ratio(numpy_r.median_s / fb.median_s),
-                    format_rate(fb.melem_per_s),
-                    format_rate(numpy_r.melem_per_s),
-                    format_seconds(read.median_s),
-                    format_ratio(fb.median_s / read.median_s),
-                ]
-                for name in extra:
-                    other = index.get((kernel, n, name, fb.threads))
-                    row += (
-                        ["-", "-"]
-                        if other is None
-                        else [
-                            format_seconds(other.median_s),
-                            format_ratio(other.median_s / fb.median_s),
-                        ]
-                    )
-                rows.append(row)
+        for n in sorted({r.n for r in results if (r.dtype, r.kernel) == (dtype, kernel)}):
+            for threads in config.threads:
+                mine = index[(dtype, kernel, n, "fastbce", threads)]
+                cells = [row_title(dtype, kernel) if first else "", format_size(n)]
+                cells += [str(threads)] if several else []
+                cells.append(f"{format_seconds(mine.median_s)} ({format_rate(mine.melem_per_s)} M/s)")
+                for b in others:
+                    other = index.get((dtype, kernel, n, b.name, threads if b.threaded else None))
+                    cells.append("-" if other is None else _time_and_ratio(other, mine))
+                lines.append(cells)
                 first = False
-    return render_table(headers, rows)
+    return markdown_table(headers, lines)
+
+
+def _time_and_ratio(other: Result, mine: Result) -> str:
+    return f"{format_seconds(other.median_s)} ({format_ratio(other.median_s / mine.median_s)})"
 
 
 def machine_description() -> dict[str, Any]:
@@ -652,24 +608,22 @@ def machine_line(m: dict[str, Any]) -> str:
 
 
 def legend(config: Config) -> str:
-    width = max(len(k) for k in config.kernels)
+    threads = ", ".join(map(str, config.threads))
     lines = [
-        (f"inputs: x ~ N(0, {LOGIT_STD:g}) logits, y in {{0, 1}} labels, p = sigmoid(x); seed {config.seed}"),
-        (
-            f"times: median of {config.repeat} interleaved runs, each at least "
-            f"{format_seconds(config.min_time)} of repeated calls"
-        ),
-        (
-            "speedup: NumPy's time / fastbce's (how many times faster fastbce is); "
-            "M/s: million elements per second"
-        ),
-        ("read x,y: x.sum() + y.sum() in NumPy (one thread), reading both arrays once (the roofline)"),
-        "fastbce/read: fastbce's time / that",
+        f"inputs: x ~ N(0, {LOGIT_STD:g}) logits, y in {{0, 1}} labels (soft: uniform in [0, 1]), "
+        f"p = sigmoid(x); seed {config.seed}",
+        f"times: median of {config.repeat} interleaved runs, each at least "
+        f"{format_seconds(config.min_time)} of repeated calls; {threads} thread(s) for fastbce, the "
+        "threaded peers and the roofline",
+        "(x): this time / fastbce's, so above 1 fastbce is faster; M/s: million elements per second",
+        "roofline: reading the operands once and writing the row's outputs (preallocated), the same "
+        "threads, no arithmetic (NumPy, a contiguous part per thread): the bound at large sizes",
+        NUMPY.note + "; every result checked against a float64 reference first",
     ]
-    for name in config.kernels:
-        k = KERNELS[name]
-        lines.append(f"  {name.ljust(width)}  fastbce: {k.fastbce_call}")
-        lines.append(f"  {''.ljust(width)}  numpy:   {k.numpy_call}")
+    lines += [b.note for b in config.peers]
+    width = max(len(row_title(d, k)) for d, k in config.rows)
+    for dtype, kernel in config.rows:
+        lines.append(f"  {row_title(dtype, kernel).ljust(width)}  fastbce.{KERNELS[kernel].fastbce_call}")
     return "\n".join(lines)
 
 
@@ -682,13 +636,12 @@ def write_json(path: str, machine: dict[str, Any], config: Config, results: list
         "machine": machine,
         "config": {
             "sizes": list(config.sizes),
-            "dtypes": list(config.dtypes),
-            "kernels": list(config.kernels),
+            "rows": [list(r) for r in config.rows],
             "threads": list(config.threads),
             "repeat": config.repeat,
             "min_time_s": config.min_time,
             "seed": config.seed,
-            "backends": ["fastbce", "numpy", *(b.name for b in config.backends)],
+            "backends": [b.name for b in config.contestants],
         },
         "results": [
             {
@@ -712,14 +665,22 @@ def write_json(path: str, machine: dict[str, Any], config: Config, results: list
 
 
 PLOT_COLORS = {
-    "read": "black",
+    "roofline": "black",
     "fastbce": "C0",
     "numpy": "C1",
-    "sklearn": "C2",
+    "numba": "C2",
+    "jax": "C4",
     "torch": "C3",
+    "sklearn": "C5",
 }
 # Several thread counts: one backend's lines in shades of one colour, darker with more threads.
-PLOT_SHADES = {"fastbce": "Blues", "sklearn": "Greens", "torch": "Reds"}
+PLOT_SHADES = {
+    "fastbce": "Blues",
+    "numba": "Greens",
+    "torch": "Reds",
+    "sklearn": "copper",
+    "roofline": "Greys",
+}
 
 
 def _plot_color(plt: Any, backend: str, threads: int | None, counts: Sequence[int]) -> Any:
@@ -729,59 +690,64 @@ def _plot_color(plt: Any, backend: str, threads: int | None, counts: Sequence[in
     return plt.get_cmap(PLOT_SHADES[backend])(shade)
 
 
-def no_matplotlib(path: str) -> str:
-    return (
-        f"--plot: matplotlib is not installed, so no plot will be written to {path} "
-        "(pip install matplotlib, or fastbce[bench])"
-    )
+NO_MATPLOTLIB = "matplotlib is not installed, so no plot is written (pip install matplotlib, or .[bench])"
 
 
-def write_plot(path: str, machine: dict[str, Any], config: Config, results: list[Result]) -> str:
-    """Throughput against size, one panel per dtype and kernel. Returns what happened."""
+def write_plot(path: Path, machine: dict[str, Any], config: Config, results: list[Result]) -> str:
+    """Throughput against size, one panel per row. Returns what happened."""
     try:
         matplotlib = importlib.import_module("matplotlib")
     except ImportError:
-        return no_matplotlib(path)
+        return NO_MATPLOTLIB
     matplotlib.use("Agg")
     plt = importlib.import_module("matplotlib.pyplot")
-    rows, cols = len(config.dtypes), len(config.kernels)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, sharex=True)
-    for i, dtype in enumerate(config.dtypes):
-        for j, kernel in enumerate(config.kernels):
-            ax = axes[i][j]
-            mine = [r for r in results if r.dtype == dtype and r.kernel == kernel]
-            series = dict.fromkeys((r.backend, r.threads) for r in mine)
-            for backend, threads in series:
-                points = sorted(
-                    (r.n, r.melem_per_s) for r in mine if (r.backend, r.threads) == (backend, threads)
-                )
-                label = "read x,y (roofline)" if backend == "read" else backend
-                if threads is not None and len(config.threads) > 1:
-                    label += f", {threads} thread{'s' if threads > 1 else ''}"
-                ax.plot(
-                    *zip(*points),
-                    linestyle="--" if backend == "read" else "-",
-                    marker="" if backend == "read" else "o",
-                    color=_plot_color(plt, backend, threads, config.threads),
-                    label=label,
-                    markersize=3,
-                )
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"{kernel}, {dtype}", fontsize=10)
-            ax.grid(True, which="major", alpha=0.3)
-            if i == rows - 1:
-                ax.set_xlabel("elements")
-            if j == 0:
-                ax.set_ylabel("million elements / s")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(
-        f"fastbce {machine['fastbce']} vs NumPy {machine['numpy']}: {machine['processor']}, "
-        f"{machine['cpu_count']} CPUs",
-        fontsize=10,
+    cols = min(4, len(config.rows))
+    rows = -(-len(config.rows) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.3 * rows + 0.9), squeeze=False)
+    handles: dict[str, Any] = {}
+    for index, (dtype, kernel) in enumerate(config.rows):
+        ax = axes[index // cols][index % cols]
+        mine = [r for r in results if (r.dtype, r.kernel) == (dtype, kernel)]
+        for backend, threads in dict.fromkeys((r.backend, r.threads) for r in mine):
+            points = sorted(
+                (r.n, r.melem_per_s) for r in mine if (r.backend, r.threads) == (backend, threads)
+            )
+            label = COLUMN_NAMES.get(backend, backend)
+            if threads is not None and len(config.threads) > 1:
+                label += f", {threads} thread{'s' if threads > 1 else ''}"
+            (line,) = ax.plot(
+                *zip(*points),
+                linestyle="--" if backend == "roofline" else "-",
+                marker="" if backend == "roofline" else "o",
+                linewidth=2.4 if backend == "fastbce" else 1.2,
+                color=_plot_color(plt, backend, threads, config.threads),
+                label=label,
+                markersize=3,
+            )
+            handles.setdefault(label, line)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(row_title(dtype, kernel), fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_xlabel("elements", fontsize=8)
+        if index % cols == 0:
+            ax.set_ylabel("million elements / s", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for index in range(len(config.rows), rows * cols):
+        axes[index // cols][index % cols].axis("off")
+    fig.legend(
+        handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8, frameon=False
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    threads = ", ".join(map(str, config.threads))
+    fig.suptitle(
+        f"fastbce {machine['fastbce']} against NumPy {machine['numpy']} and the peers, {threads} "
+        f"thread(s): {machine['processor']}, {machine['cpu_count']} CPUs (roofline: streaming the "
+        "row's bytes)",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return f"plot written to {path}"
 
@@ -815,6 +781,14 @@ def _choices(text: str, allowed: Sequence[str]) -> tuple[str, ...]:
             f"{', '.join(unknown) or 'nothing given'}: choose from {', '.join(allowed)}"
         )
     return values
+
+
+def _rows(text: str) -> tuple[tuple[str, str], ...]:
+    rows = []
+    for token in _choices(text, [f"{d}:{k}" for d in DTYPES for k in KERNELS]):
+        dtype, kernel = token.split(":", 1)
+        rows.append((dtype, kernel))
+    return tuple(rows)
 
 
 def batch_scoring(
@@ -855,7 +829,7 @@ def batch_scoring_table(rates: Sequence[tuple[int, float]], batch: int) -> str:
         f"batch scoring: k Python threads, each scoring float32 batches of {batch:,} rows "
         "(reduction='none', fastbce.set_num_threads(1))"
     )
-    return title + "\n" + render_table(["callers", "M rows/s", "vs 1 caller"], rows)
+    return title + "\n" + markdown_table(["callers", "M rows/s", "vs 1 caller"], rows)
 
 
 DASK_CHUNK = 1 << 22  # elements per chunk of the --dask dataset (16 MiB of float32)
@@ -882,7 +856,6 @@ def dask_throughput(n: int, repeat: int, seed: int = SEED) -> tuple[dict[str, fl
     NumPy's stable expression run by Dask. Returns (times, values)."""
     import dask
     import dask.array as da
-
     import fastbce.dask
 
     x, y = dask_dataset(n, seed)
@@ -926,7 +899,7 @@ def dask_table(n: int, repeat: int, times: dict[str, float], values: dict[str, f
         for name, t in times.items()
     ]
     headers = ["computation", "time", "M elem/s", "vs generate", "mean loss"]
-    table = title + "\n" + render_table(headers, rows)
+    table = title + "\n" + markdown_table(headers, rows)
     got, want = values["fastbce.dask mean loss"], values["NumPy expression on Dask"]
     problem = disagreement(got, want, RTOL["float32"])
     if problem:
@@ -947,32 +920,42 @@ def dask_main(n: int, repeat: int, seed: int) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python benchmarks/bench.py",
-        description="Times fastbce against NumPy (and scikit-learn or torch, where installed): "
-        "mean loss, loss and gradient, and BCE on probabilities, for float32 and float64.",
+        description="Times fastbce against NumPy, the peers that are installed (numba, jax, torch, "
+        "scikit-learn) and the memory roofline; prints a Markdown table and writes a PNG plot.",
     )
     p.add_argument(
         "--sizes",
         type=_positive_ints,
-        help="comma-separated element counts, e.g. 64,1e4,1e6 (default: 1e3,1e5,1e6,1e7; "
+        help="comma-separated element counts, e.g. 64,1e4,1e6 (default: 64,1e3,1e4,1e5,1e6,1e7; "
         "--quick: 64,1e3,1e4)",
     )
     p.add_argument(
+        "--rows",
+        type=_rows,
+        help="comma-separated dtype:kernel pairs, e.g. float32:loss,float64:bce(p) (default: "
+        + ",".join(f"{d}:{k}" for d, k in DEFAULT_ROWS)
+        + f"); kernels: {','.join(KERNELS)}",
+    )
+    p.add_argument(
         "--dtypes",
-        type=lambda s: _choices(s, DEFAULT_DTYPES),
-        default=DEFAULT_DTYPES,
-        help="comma-separated, from float32,float64 (default: both)",
+        type=lambda s: _choices(s, DTYPES),
+        help="instead of --rows: every kernel of --kernels in each of these dtypes (float32,float64)",
     )
     p.add_argument(
         "--kernels",
         type=lambda s: _choices(s, tuple(KERNELS)),
-        default=tuple(KERNELS),
-        help=f"comma-separated, from {','.join(KERNELS)} (default: all)",
+        help=f"instead of --rows: these kernels in each dtype of --dtypes; from {','.join(KERNELS)}",
+    )
+    p.add_argument(
+        "--peers",
+        type=lambda s: () if s == "none" else _choices(s, tuple(peers.PEERS)),
+        help=f"comma-separated, from {','.join(peers.PEERS)}, or none (default: every one installed)",
     )
     p.add_argument(
         "--threads",
         type=_positive_ints,
-        help="comma-separated fastbce thread counts to time, e.g. 1,2 (set with "
-        "fastbce.set_num_threads, restored afterwards; default: the current count)",
+        help="comma-separated thread counts to time, e.g. 1,2, for fastbce, the threaded peers and "
+        "the roofline (restored afterwards; default: fastbce's current count)",
     )
     p.add_argument(
         "--repeat",
@@ -992,14 +975,15 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="small sizes and few runs: a smoke test in seconds",
     )
-    p.add_argument("--plot", metavar="PATH", help="write a PNG of throughput vs size (matplotlib)")
-    p.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     p.add_argument(
-        "--sklearn",
-        action="store_true",
-        help="also time scikit-learn's HalfBinomialLoss (with the same thread counts)",
+        "--plot",
+        metavar="PATH",
+        type=Path,
+        default=DEFAULT_PLOT,
+        help="where the PNG of throughput against size goes (default: benchmarks/out/bench.png)",
     )
-    p.add_argument("--torch", action="store_true", help="also time torch.nn.functional (CPU)")
+    p.add_argument("--no-plot", action="store_true", help="write no plot")
+    p.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     p.add_argument(
         "--batch-scoring",
         type=_positive_ints,
@@ -1020,52 +1004,56 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from(args: argparse.Namespace, log: Callable[[str], None]) -> Config:
-    backends = []
-    for name, factory in OPTIONAL_BACKENDS.items():
-        if getattr(args, name):
-            try:
-                backends.append(factory())
-            except ImportError as e:
-                log(f"--{name}: {name} cannot be imported ({e}); comparing without it")
+def config_from(args: argparse.Namespace) -> Config:
+    """The run the arguments ask for. Raises ImportError if a peer named in --peers is missing."""
+    wanted = peers.installed() if args.peers is None else args.peers
+    chosen = []
+    for name in wanted:
+        module, make = peers.PEERS[name]
+        if importlib.util.find_spec(module) is None:
+            raise ImportError(f"--peers: {name} is not installed (pip install {module})")
+        chosen.append(make())
+    if args.dtypes or args.kernels:
+        rows = tuple((d, k) for d in args.dtypes or DTYPES for k in args.kernels or tuple(KERNELS))
+    else:
+        rows = args.rows or DEFAULT_ROWS
     min_time = args.min_time
     if min_time is None:
         min_time = QUICK_MIN_TIME if args.quick else DEFAULT_MIN_TIME
     return Config(
         sizes=args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES),
-        dtypes=args.dtypes,
-        kernels=args.kernels,
+        rows=rows,
         threads=args.threads or (fastbce.get_num_threads(),),
         repeat=args.repeat or (QUICK_REPEAT if args.quick else DEFAULT_REPEAT),
         min_time=max(min_time, 0.0),
         seed=args.seed,
-        backends=tuple(backends),
+        peers=tuple(chosen),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-
-    def log(text: str) -> None:
-        progress("")
-        print(text, flush=True)
-
     if args.dask:
         return dask_main(args.dask, args.repeat or DASK_REPEAT, args.seed)
-    config = config_from(args, log)
-    plot = args.plot
-    if plot and importlib.util.find_spec("matplotlib") is None:
-        log(no_matplotlib(plot))
+    try:
+        config = config_from(args)
+    except ImportError as e:
+        print(e, file=sys.stderr)
+        return 2
+    plot = None if args.no_plot else args.plot
+    if plot is not None and importlib.util.find_spec("matplotlib") is None:
+        print(NO_MATPLOTLIB, flush=True)
         plot = None
     machine = machine_description()
-    print(machine_line(machine))
-    print(legend(config))
-    extra = [b.name for b in config.backends]
-    results: list[Result] = []
-    for dtype, dtype_results in run(config, log):
-        results += dtype_results
-        print(f"\n{dtype}")
-        print(dtype_table(dtype_results, extra), flush=True)
+    print(machine_line(machine), flush=True)
+    try:
+        results = run(config)
+    except Disagreement as e:
+        progress("")
+        print(f"stopped: {e}", file=sys.stderr)
+        return 1
+    print("\n" + results_table(config, results))
+    print("\n" + legend(config))
     if args.json:
         write_json(args.json, machine, config, results)
         print(f"\nresults written to {args.json}")
@@ -1075,7 +1063,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeat = QUICK_REPEAT if args.quick else DEFAULT_REPEAT
         rates = batch_scoring(args.batch_scoring, batch, calls, repeat, args.seed)
         print("\n" + batch_scoring_table(rates, batch))
-    if plot:
+    if plot is not None:
         print("\n" + write_plot(plot, machine, config, results))
     return 0
 
