@@ -703,7 +703,7 @@ def write_plot(path: Path, machine: dict[str, Any], config: Config, results: lis
     plt = importlib.import_module("matplotlib.pyplot")
     cols = min(4, len(config.rows))
     rows = -(-len(config.rows) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.3 * rows + 0.9), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.3 * rows + 0.4), squeeze=False)
     handles: dict[str, Any] = {}
     for index, (dtype, kernel) in enumerate(config.rows):
         ax = axes[index // cols][index % cols]
@@ -733,11 +733,19 @@ def write_plot(path: Path, machine: dict[str, Any], config: Config, results: lis
         if index % cols == 0:
             ax.set_ylabel("million elements / s", fontsize=8)
         ax.tick_params(labelsize=7)
-    for index in range(len(config.rows), rows * cols):
-        axes[index // cols][index % cols].axis("off")
-    fig.legend(
-        handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8, frameon=False
-    )
+    spare = [axes[i // cols][i % cols] for i in range(len(config.rows), rows * cols)]
+    for ax in spare:
+        ax.axis("off")
+    bottom = 0.0
+    if spare:  # the legend in the first empty panel
+        spare[0].legend(handles.values(), handles.keys(), loc="center", fontsize=9, frameon=False)
+    else:  # below the panels, a few entries a line
+        per_line = min(len(handles), 6)
+        lines = -(-len(handles) // per_line)
+        fig.legend(
+            handles.values(), handles.keys(), loc="lower center", ncol=per_line, fontsize=8, frameon=False
+        )
+        bottom = 0.28 * lines / fig.get_figheight()
     threads = ", ".join(map(str, config.threads))
     fig.suptitle(
         f"fastbce {machine['fastbce']} against NumPy {machine['numpy']} and the peers, {threads} "
@@ -745,7 +753,7 @@ def write_plot(path: Path, machine: dict[str, Any], config: Config, results: lis
         "row's bytes)",
         fontsize=9,
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
