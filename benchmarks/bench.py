@@ -214,8 +214,8 @@ FASTBCE = Backend(
     get_threads=fastbce.get_num_threads,
 )
 
-# The roofline's parts: below this many elements a part, one thread streams it all (as fastbce does,
-# a thread hand-off costing more than it saves); outputs are written in blocks that stay in cache.
+# The roofline's parts: below this many elements a part, one thread streams it all (a hand-off to
+# another thread would cost more than it saves); outputs are written in blocks that stay in cache.
 STREAM_MIN_PART = 1 << 16
 STREAM_BLOCK = 1 << 14
 _stream_pools: dict[int, ThreadPoolExecutor] = {}
