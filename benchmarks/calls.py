@@ -1,0 +1,123 @@
+"""Times a fixed set of fastbce calls, optionally against another build of fastbce, interleaved.
+
+    python benchmarks/calls.py                      # this interpreter's fastbce, and NumPy
+    python benchmarks/calls.py --against OTHER_PY   # also the fastbce that OTHER_PY imports
+
+Each round runs every case once in each interpreter (in a fresh subprocess, alternating which goes
+first); a case's figure is the median over rounds of its per-round median. The cases are the ones
+the redesign was held to: end-to-end small calls in every argument form (n = 64) and the large
+calls (n = 1e7), with `out=` beside fresh outputs. Uses only arguments every build has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def cases(n_small: int, n_large: int) -> dict:
+    import fastbce as fb
+
+    rng = np.random.default_rng(0)
+    out: dict = {}
+
+    def data(n: int, dtype: type) -> tuple:
+        x = rng.standard_normal(n).astype(dtype)
+        y = (rng.uniform(size=n) < 0.5).astype(dtype)
+        return x, y
+
+    xs, ys = data(n_small, np.float32)
+    pw_list = [1.5] * n_small
+    w64 = np.linspace(0.5, 2, n_small)
+    f = fb.binary_cross_entropy_with_logits
+    out["64 f32 mean loss"] = lambda: f(xs, ys)
+    out["64 f32 pos_weight list"] = lambda: f(xs, ys, pos_weight=pw_list)
+    out["64 f32 weight float64"] = lambda: f(xs, ys, w64)
+    out["64 f32 value_and_grad"] = lambda: fb.binary_cross_entropy_with_logits_value_and_grad(xs, ys)
+    out["64 f32 grad_hess"] = lambda: fb.binary_cross_entropy_with_logits_grad_hess(xs, ys)
+
+    def numpy_loss() -> float:
+        return float(np.mean(np.maximum(xs, 0) - xs * ys + np.log1p(np.exp(-np.abs(xs)))))
+
+    out["64 f32 NumPy mean loss"] = numpy_loss
+
+    xl, yl = data(n_large, np.float32)
+    xd, yd = data(n_large, np.float64)
+    pl = (1 / (1 + np.exp(-xl))).astype(np.float32)
+    pw8 = np.linspace(0.5, 2, 8, dtype=np.float32)
+    x8, y8 = xl.reshape(-1, 8), yl.reshape(-1, 8)
+    loss_out = np.empty((), np.float32)
+    grad_out = np.empty_like(xl)
+    vg = fb.binary_cross_entropy_with_logits_value_and_grad
+    out["1e7 f32 mean loss"] = lambda: f(xl, yl)
+    out["1e7 f32 value_and_grad, fresh"] = lambda: vg(xl, yl)
+    out["1e7 f32 value_and_grad, out="] = lambda: vg(xl, yl, out=(None, grad_out))
+    out["1e7 f32 grad_hess"] = lambda: fb.binary_cross_entropy_with_logits_grad_hess(xl, yl)
+    out["1e7 f32 probabilities mean"] = lambda: fb.binary_cross_entropy(pl, yl)
+    out["1e7 f32 pos_weight per class"] = lambda: f(x8, y8, pos_weight=pw8)
+    out["1e7 f64 mean loss"] = lambda: f(xd, yd)
+    out["1e7 f64 value_and_grad"] = lambda: vg(xd, yd)
+    del loss_out
+    return out
+
+
+def run_once(reps_small: int, reps_large: int, n_small: int, n_large: int) -> dict:
+    result = {}
+    for name, call in cases(n_small, n_large).items():
+        reps = reps_small if name.startswith("64") else reps_large
+        call()
+        times = []
+        for _ in range(reps):
+            if name.startswith("64"):
+                t0 = time.perf_counter()
+                for _ in range(200):
+                    call()
+                times.append((time.perf_counter() - t0) / 200)
+            else:
+                t0 = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t0)
+        result[name] = statistics.median(times)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--against", help="another Python whose fastbce to time in the same rounds")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        print(json.dumps(run_once(25, 7, 64, 10_000_000)))
+        return
+    pythons = {"this": sys.executable}
+    if a.against:
+        pythons["other"] = a.against
+    rounds: dict = {k: [] for k in pythons}
+    for r in range(a.rounds):
+        order = list(pythons) if r % 2 == 0 else list(reversed(pythons))
+        for k in order:
+            cmd = [pythons[k], __file__, "--child"]
+            env = {"OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+            rounds[k].append(json.loads(subprocess.run(cmd, check=True, capture_output=True, env=env).stdout))
+    names = list(rounds["this"][0])
+    head = "| case | this | " + ("other | this ÷ other |" if a.against else "")
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
+    for name in names:
+        med = {k: statistics.median(rr[name] for rr in rounds[k]) for k in pythons}
+        unit, scale = ("µs", 1e6) if name.startswith("64") else ("ms", 1e3)
+        row = f"| {name} | {med['this'] * scale:.2f} {unit} |"
+        if a.against:
+            row += f" {med['other'] * scale:.2f} {unit} | {med['this'] / med['other']:.2f} |"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
