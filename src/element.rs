@@ -48,6 +48,7 @@ pub trait Element:
     fn poly_exp_neg<const FMA: bool>(self) -> Self;
     fn poly_log1p<const FMA: bool>(self) -> Self;
     fn poly_ln<const FMA: bool>(self) -> Self;
+    fn poly_ln_class<const FMA: bool>(self, positive: bool) -> Self;
     fn poly_exp_neg_normal<const FMA: bool>(self) -> Self;
     fn poly_exp_neg_split<const FMA: bool>(self) -> (Self, Self);
     fn poly_log1p_unit<const FMA: bool>(self) -> Self;
@@ -61,6 +62,7 @@ macro_rules! element {
         $exp_neg:ident,
         $log1p:ident,
         $ln:ident,
+        $ln_class:ident,
         $exp_neg_normal:ident,
         $exp_neg_split:ident,
         $log1p_unit:ident
@@ -118,6 +120,10 @@ macro_rules! element {
                 vmath::$ln::<FMA>(self)
             }
             #[inline(always)]
+            fn poly_ln_class<const FMA: bool>(self, positive: bool) -> Self {
+                vmath::$ln_class::<FMA>(self, positive)
+            }
+            #[inline(always)]
             fn poly_exp_neg_normal<const FMA: bool>(self) -> Self {
                 vmath::$exp_neg_normal::<FMA>(self)
             }
@@ -143,6 +149,7 @@ element!(
     exp_neg_f32,
     log1p_f32,
     ln_f32,
+    ln_class_f32,
     exp_neg_normal_f32,
     exp_neg_split_f32,
     log1p_unit_f32
@@ -153,6 +160,7 @@ element!(
     exp_neg_f64,
     log1p_f64,
     ln_f64,
+    ln_class_f64,
     exp_neg_normal_f64,
     exp_neg_split_f64,
     log1p_unit_f64
@@ -166,6 +174,9 @@ pub trait Math: Copy + Send + Sync + 'static {
     fn log1p<R: Element>(u: R) -> R;
     /// `ln(p)` for `p` in `[0, 1]`.
     fn ln<R: Element>(p: R) -> R;
+    /// `ln(p)` where `positive`, else `log1p(-p)`, for `p` in `[0, 1]`: the same bits as `ln`
+    /// and `log1p` give, for the price of one.
+    fn ln_class<R: Element>(p: R, positive: bool) -> R;
     /// `exp(x)` for `x <= 0` where the result is normal in `R` (`x >= -87` for `f32`, `-708` for
     /// `f64`) where `NORMAL_RANGE_ONLY`, else for any `x <= 0`. The kernels meet larger `|x|` only
     /// for elements that `Formula::extreme` sends to [`Full`], whose first results are
@@ -212,6 +223,10 @@ impl<M: Math> Math for Full<M> {
         M::ln(p)
     }
     #[inline(always)]
+    fn ln_class<R: Element>(p: R, positive: bool) -> R {
+        M::ln_class(p, positive)
+    }
+    #[inline(always)]
     fn exp_neg_normal<R: Element>(x: R) -> R {
         M::exp_neg(x)
     }
@@ -244,6 +259,14 @@ impl Math for Libm {
         p.libm_ln()
     }
     #[inline(always)]
+    fn ln_class<R: Element>(p: R, positive: bool) -> R {
+        if positive {
+            p.libm_ln()
+        } else {
+            (-p).libm_ln_1p()
+        }
+    }
+    #[inline(always)]
     fn exp_neg_normal<R: Element>(x: R) -> R {
         x.libm_exp()
     }
@@ -274,6 +297,10 @@ impl<const FMA: bool> Math for Poly<FMA> {
     #[inline(always)]
     fn ln<R: Element>(p: R) -> R {
         p.poly_ln::<FMA>()
+    }
+    #[inline(always)]
+    fn ln_class<R: Element>(p: R, positive: bool) -> R {
+        p.poly_ln_class::<FMA>(positive)
     }
     #[inline(always)]
     fn exp_neg_normal<R: Element>(x: R) -> R {

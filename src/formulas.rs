@@ -53,6 +53,10 @@ pub trait Formula: Copy + Send + Sync + 'static {
     /// Whether `terms` computes the input gradient and the curvature accurately in a narrow type
     /// (with FMA); if not, the engine computes narrow types' gradients in `f64`.
     const NARROW_INPUT_GRADIENT: bool;
+    /// Whether blocks of hard labels save work on the loss (`terms`' `HARD_LABELS`), so that the
+    /// engine tests the targets of a block whenever it computes losses (but not the target
+    /// gradient, which needs the general form).
+    const HARD_LABEL_LOSS: bool;
     /// Whether the element `(x, y)` (storage type `T`) must be computed in `f64` with functions of
     /// the whole range (`element::Full`) rather than in `R`: where intermediates computed in `R`
     /// leave their normal range (underflow to subnormals, overflow), NaN, or where the narrow
@@ -90,6 +94,7 @@ impl Formula for WithLogits {
     const USES_POS_WEIGHT: bool = true;
     const HAS_EXTREMES: bool = true;
     const NARROW_INPUT_GRADIENT: bool = true;
+    const HARD_LABEL_LOSS: bool = false;
 
     /// In `f32`, past |x| = 80, `exp(-|x|)` is near the subnormal range and `|x| pw y` may
     /// overflow; in `f64`, past 708 `exp(-|x|)` is subnormal (NaN, too, takes the general path,
@@ -303,6 +308,7 @@ impl Formula for OnProbabilities {
     const USES_POS_WEIGHT: bool = false;
     const HAS_EXTREMES: bool = false;
     const NARROW_INPUT_GRADIENT: bool = false;
+    const HARD_LABEL_LOSS: bool = true;
 
     /// Probabilities are checked to lie in [0, 1]; `ln` handles subnormal ones itself.
     #[inline(always)]
@@ -328,7 +334,14 @@ impl Formula for OnProbabilities {
         let clamp = R::from_f64(LOG_CLAMP);
         let log_p = M::ln(p);
         let log_q = M::log1p(-p);
-        let loss = w * ((y - one) * log_q.max(clamp) - y * log_p.max(clamp));
+        let loss = if HARD_LABELS {
+            // y = 1: `-ln p`; y = 0: `-log1p(-p)`, one logarithm. The same bits as the general
+            // form, whose other term is a signed zero that leaves the difference as it is
+            // (the clamp keeps it finite).
+            w * -M::ln_class(p, y == one).max(clamp)
+        } else {
+            w * ((y - one) * log_q.max(clamp) - y * log_p.max(clamp))
+        };
         let d_input = w * (p - y) / (p * (one - p)).max(R::from_f64(PROBABILITY_GRAD_EPS));
         let d_target = w * (log_q - log_p);
         // The second derivative of the unclamped loss: y / p^2 + (1 - y) / (1 - p)^2.

@@ -120,6 +120,8 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
     // An input gradient computed narrow: blocks whose targets are all 0 or 1 skip the
     // compensated form that soft labels need (`Formula::terms`' HARD_LABELS).
     let narrow_input_grad = is_narrow::<G>() && Mo::INPUT_GRAD && F::NARROW_INPUT_GRADIENT;
+    // Blocks of hard labels that take one logarithm for the loss where the formula has two.
+    let hard_label_loss = F::HARD_LABEL_LOSS && Mo::ANY_LOSS && !Mo::TARGET_GRAD;
     // Whether an element may need the whole-range recomputation.
     let extremes = F::HAS_EXTREMES && (is_narrow::<L>() || M::NORMAL_RANGE_ONLY);
     let acc = &mut totals.lanes;
@@ -168,7 +170,7 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
         let sums = sums.fill(if Mo::SUM_LOSS { m } else { 0 }, |_| L::ZERO);
         let outputs = (&mut *lb, &mut *gb, &mut *hb, &mut *sums);
         let prepared = (&mut prepared_loss, &mut prepared_grad);
-        if narrow_input_grad && hard_labels(yb) {
+        if (narrow_input_grad || hard_label_loss) && hard_labels(yb) {
             compute::<T, L, G, F, M, Mo, _, _, _, true>(xb, yb, lanes, &params, outputs, prepared);
         } else {
             compute::<T, L, G, F, M, Mo, _, _, _, false>(xb, yb, lanes, &params, outputs, prepared);

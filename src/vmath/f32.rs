@@ -108,6 +108,31 @@ pub fn log1p_f32<const FMA: bool>(u: f32) -> f32 {
     }
 }
 
+/// `ln(p)` where `positive`, else `log1p(-p)`, for `p` in `[0, 1]`: bit for bit what [`ln_f32`]
+/// and [`log1p_f32`] return, from one evaluation of their common core on the argument each
+/// reduces (a hard label's loss needs the logarithm of its own class's probability only).
+#[inline(always)]
+pub fn ln_class_f32<const FMA: bool>(p: f32, positive: bool) -> f32 {
+    const TWO_24: f32 = 16_777_216.0;
+    let u = -p;
+    let m = 1.0 + u;
+    let c = u - (m - 1.0); // as in log1p_f32
+    let tiny = positive & (p < f32::MIN_POSITIVE);
+    let x = if tiny { p * TWO_24 } else { p }; // as in ln_f32
+    let x = if positive { x } else { m };
+    let (g, kf) = log_reduce_f32(x);
+    let kf = if tiny { kf - 24.0 } else { kf };
+    let s = g / (2.0 + g);
+    let cm = if positive { 0.0 } else { c / m };
+    let r = log_core_f32::<FMA>(g, s, s * s, kf, cm);
+    let r = log_specials_f32(if positive { p } else { m }, r);
+    if !positive & (u == 0.0) {
+        u
+    } else {
+        r
+    }
+}
+
 /// `ln(p)` within 1 ulp for `p >= 0`, subnormal `p` included (`ln(0) = -inf`, `ln(1) = 0`,
 /// `p < 0 -> NaN`, `+inf -> +inf`, NaN -> NaN).
 #[inline(always)]

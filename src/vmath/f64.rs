@@ -147,6 +147,30 @@ pub fn log1p_f64<const FMA: bool>(u: f64) -> f64 {
     }
 }
 
+/// `ln(p)` where `positive`, else `log1p(-p)`: bit for bit [`ln_f64`] and [`log1p_f64`], with one
+/// evaluation (see [`super::ln_class_f32`]).
+#[inline(always)]
+pub fn ln_class_f64<const FMA: bool>(p: f64, positive: bool) -> f64 {
+    const TWO_54: f64 = 18_014_398_509_481_984.0;
+    let u = -p;
+    let m = 1.0 + u;
+    let c = u - (m - 1.0);
+    let tiny = positive & (p < f64::MIN_POSITIVE);
+    let x = if tiny { p * TWO_54 } else { p };
+    let x = if positive { x } else { m };
+    let (g, kf) = log_reduce_f64(x);
+    let kf = if tiny { kf - 54.0 } else { kf };
+    let s = g / (2.0 + g);
+    let cm = if positive { 0.0 } else { c / m };
+    let r = log_core_f64::<FMA>(g, s, s * s, kf, cm);
+    let r = log_specials_f64(if positive { p } else { m }, r);
+    if !positive & (u == 0.0) {
+        u
+    } else {
+        r
+    }
+}
+
 /// `ln(p)` within 1 ulp for `p >= 0`, subnormal `p` included (see [`ln_f32`]).
 #[inline(always)]
 pub fn ln_f64<const FMA: bool>(p: f64) -> f64 {

@@ -684,3 +684,102 @@ fn vectorised_matches_scalar() {
         assert_eq!(o.to_bits(), want.to_bits(), "x = {x:e}");
     }
 }
+
+/// `ln_class` is `ln` for the positive class and `log1p(-p)` for the negative one, bit for bit,
+/// on every `stride`-th probability of `[0, 1]` (subnormals, the two ends and the neighbours of
+/// 1/2 included).
+#[test]
+fn ln_class_is_ln_and_log1p_bit_for_bit() {
+    let ends = [
+        0.0f32,
+        -0.0,
+        f32::from_bits(1),
+        f32::MIN_POSITIVE,
+        0.5,
+        1.0 - f32::EPSILON / 2.0,
+        1.0,
+    ];
+    let probabilities = f32s(0.0, 1.0, 61, false)
+        .chain(f32s(0.0, f32::MIN_POSITIVE, 7, false))
+        .chain(f32s(0.25, 1.0, 5, false))
+        .chain(ends);
+    for p in probabilities {
+        let q = f64::from(p);
+        for (fma, ln, log1p, class) in [
+            (
+                false,
+                ln_f32::<false>(p),
+                log1p_f32::<false>(-p),
+                [
+                    ln_class_f32::<false>(p, true),
+                    ln_class_f32::<false>(p, false),
+                ],
+            ),
+            (
+                true,
+                ln_f32::<true>(p),
+                log1p_f32::<true>(-p),
+                [
+                    ln_class_f32::<true>(p, true),
+                    ln_class_f32::<true>(p, false),
+                ],
+            ),
+        ] {
+            assert_eq!(
+                class[0].to_bits(),
+                ln.to_bits(),
+                "f32 ln, p = {p:e}, fma {fma}"
+            );
+            assert_eq!(
+                class[1].to_bits(),
+                log1p.to_bits(),
+                "f32 log1p(-p), p = {p:e}, fma {fma}"
+            );
+        }
+        for (fma, ln, log1p, class) in [
+            (
+                false,
+                ln_f64::<false>(q),
+                log1p_f64::<false>(-q),
+                [
+                    ln_class_f64::<false>(q, true),
+                    ln_class_f64::<false>(q, false),
+                ],
+            ),
+            (
+                true,
+                ln_f64::<true>(q),
+                log1p_f64::<true>(-q),
+                [
+                    ln_class_f64::<true>(q, true),
+                    ln_class_f64::<true>(q, false),
+                ],
+            ),
+        ] {
+            assert_eq!(
+                class[0].to_bits(),
+                ln.to_bits(),
+                "f64 ln, p = {q:e}, fma {fma}"
+            );
+            assert_eq!(
+                class[1].to_bits(),
+                log1p.to_bits(),
+                "f64 log1p(-p), p = {q:e}, fma {fma}"
+            );
+        }
+    }
+    for p in f64s(0.0, 1.0, 0.0, 1.0, 200_000, false) {
+        for positive in [true, false] {
+            let want = if positive {
+                ln_f64::<true>(p)
+            } else {
+                log1p_f64::<true>(-p)
+            };
+            assert_eq!(
+                ln_class_f64::<true>(p, positive).to_bits(),
+                want.to_bits(),
+                "f64 p = {p:e}"
+            );
+        }
+    }
+}
