@@ -7,7 +7,7 @@
 //! a child never inherits it held by a thread that does not exist there. The lock is only ever
 //! held for a few instructions: pools are built outside it.
 
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
@@ -137,6 +137,7 @@ pub fn install_fork_handlers() {
 mod fork {
     use super::*;
     use std::cell::RefCell;
+    use std::sync::Once;
 
     thread_local! {
         /// The state lock, held by the forking thread from just before `fork` to just after.
