@@ -74,7 +74,8 @@ def assert_identical(actual: Any, expected: Any, err_msg: str = "") -> None:
     expected = np.asarray(expected)
     assert actual.dtype == expected.dtype, f"{err_msg}: dtype {actual.dtype} != {expected.dtype}"
     assert actual.shape == expected.shape, f"{err_msg}: shape {actual.shape} != {expected.shape}"
-    np.testing.assert_array_equal(actual, expected, err_msg=err_msg, strict=True)
+    # dtype and shape are checked above, so this needs no strict=True (NumPy >= 1.24 only)
+    np.testing.assert_array_equal(actual, expected, err_msg=err_msg)
 
 
 def shape_pattern(shape: tuple[int, ...]) -> str:
