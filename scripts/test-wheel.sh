@@ -36,12 +36,17 @@ EOF
 )
 
 # The pyenv interpreters that Requires-Python admits, oldest first (free-threaded builds have no abi3).
-command -v pyenv >/dev/null || fail "needs pyenv's interpreters (no pyenv on PATH)"
+if command -v pyenv >/dev/null; then
+    pyenv_root=$(pyenv root)
+else
+    pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+fi
+[ -d "$pyenv_root/versions" ] || fail "needs pyenv's interpreters (no $pyenv_root/versions)"
 pythons=()
 while read -r version path; do
     pythons+=("$version $path")
 done < <(
-    for py in "$(pyenv root)"/versions/*/bin/python; do
+    for py in "$pyenv_root"/versions/*/bin/python; do
         [ -x "$py" ] || continue
         "$py" - "$python_floor" "$py" <<'EOF' || true
 import sys, sysconfig
