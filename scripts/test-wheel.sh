@@ -96,6 +96,14 @@ run_one() {
     )
 }
 
-run_one "${oldest%% *}" "${oldest#* }" "numpy==$numpy_floor"
-run_one "${newest%% *}" "${newest#* }" "numpy"
+# The two environments side by side (each run is one process, mostly), each into its own log.
+run_one "${oldest%% *}" "${oldest#* }" "numpy==$numpy_floor" >"$work/oldest.log" 2>&1 &
+oldest_pid=$!
+run_one "${newest%% *}" "${newest#* }" "numpy" >"$work/newest.log" 2>&1 &
+newest_pid=$!
+status=0
+wait "$oldest_pid" || status=1
+wait "$newest_pid" || status=1
+cat "$work/oldest.log" "$work/newest.log"
+[ "$status" -eq 0 ] || fail "the wheel failed its tests (above)"
 echo "== the wheel passed on Python ${oldest%% *} (NumPy $numpy_floor) and ${newest%% *} (newest NumPy)"
