@@ -6,7 +6,7 @@
 #
 # The modules run (about 13,000 tests, 1-2 minutes): the recorded torch cases, the API, errors,
 # the float64 reference, every path's bits, pipeline arguments, hardening (threads, a fork, memory)
-# and the hypothesis properties. Left to scripts/test.sh, from the source tree: the mpmath ulp
+# the hypothesis properties and the log-loss metrics. Left to scripts/test.sh, from the source tree: the mpmath ulp
 # accuracy and the 300-child fork scenarios (test_accuracy.py, test_fork.py: a minute between them,
 # and the same compiled code), and what needs an optional integration (LightGBM, Dask, data
 # frames, the README's examples that use them).
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 TESTS=(
     test_conformance.py test_api.py test_errors.py test_reference.py test_one_answer.py
-    test_pipeline.py test_hardening.py test_properties.py
+    test_pipeline.py test_hardening.py test_properties.py test_metrics.py
 )
 
 suite=$(mktemp -d)
