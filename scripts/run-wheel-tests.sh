@@ -5,11 +5,11 @@
 # .github/workflows/release.yml (on each platform's wheel) call it.
 #
 # The modules run (about 13,000 tests, 1-2 minutes): the recorded torch cases, the API, errors,
-# the float64 reference, every path's bits, pipeline arguments, hardening (threads, a fork, memory)
-# the hypothesis properties and the log-loss metrics. Left to scripts/test.sh, from the source tree: the mpmath ulp
-# accuracy and the 300-child fork scenarios (test_accuracy.py, test_fork.py: a minute between them,
-# and the same compiled code), and what needs an optional integration (LightGBM, Dask, data
-# frames, the README's examples that use them).
+# the float64 reference, every path's bits, pipeline arguments, hardening (threads, a fork, memory),
+# the hypothesis properties and the log-loss metrics. Left to scripts/test.sh, from the source tree:
+# the mpmath ulp accuracy and the 300-child fork scenarios (test_accuracy.py, test_fork.py: a minute
+# between them, and the same compiled code), and what needs an optional integration (LightGBM, Dask,
+# data frames, the README's examples that use them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
