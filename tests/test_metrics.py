@@ -75,6 +75,11 @@ def reference(y_true, y_pred, sample_weight=None, normalize=True, positive=None,
             q = p[i, 1] if pos else p[i, 0]
         q = min(max(q, low), high)
         losses.append(-mpmath.log(mpmath.mpf(float(q))))
+    return weighted_total(losses, sample_weight, normalize)
+
+
+def weighted_total(losses, sample_weight, normalize):
+    """The mpmath losses' weighted mean (or sum), as log_loss reduces them."""
     weights = (
         [mpmath.mpf(1)] * len(losses)
         if sample_weight is None
@@ -94,13 +99,7 @@ def logits_reference(y01, x, sample_weight=None, normalize=True):
             losses.append(mpmath.mpf(0) if z > 0 else mpmath.inf)
         else:
             losses.append(mpmath.log1p(mpmath.exp(-z)))
-    weights = (
-        [mpmath.mpf(1)] * len(losses)
-        if sample_weight is None
-        else [mpmath.mpf(float(w)) for w in sample_weight]
-    )
-    total = mpmath.fsum(w * v for w, v in zip(weights, losses))
-    return float(total / mpmath.fsum(weights)) if normalize else float(total)
+    return weighted_total(losses, sample_weight, normalize)
 
 
 # --------------------------------------------------------------------------------------------
