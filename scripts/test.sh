@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs fastbce with its test extras into the active Python environment and runs every test:
 # the Rust kernels (cargo test, no Python involved) and the Python package (pytest). The optional
-# integrations (LightGBM, Dask, data frame libraries) are installed too, and FASTBCE_REQUIRE_OPTIONAL=1
+# integrations (LightGBM, Dask, data frame libraries, scikit-learn) are installed too, and FASTBCE_REQUIRE_OPTIONAL=1
 # makes their tests fail rather than skip if they are missing.
 #
 # Three jobs run side by side before pytest: the package's release build (a wheel; it spends most
@@ -24,7 +24,7 @@ finish() {
 }
 
 echo "== building fastbce (release) and installing its test dependencies, beside the kernel tests"
-python scripts/requirements.py test lightgbm dask frames >"$work/requirements.txt"
+python scripts/requirements.py test lightgbm dask frames sklearn >"$work/requirements.txt"
 python -m pip install --quiet -r "$work/requirements.txt" >"$work/deps.log" 2>&1 &
 deps=$!
 python -m pip wheel --quiet --no-deps --wheel-dir "$work/wheel" . >"$work/build.log" 2>&1 &

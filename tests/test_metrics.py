@@ -649,11 +649,11 @@ def test_module_is_exported_and_documented():
 
 
 # --------------------------------------------------------------------------------------------
-# The live scikit-learn, where it is installed (it is not a test dependency)
+# The live scikit-learn (the `sklearn` extra, which the README's test command installs)
 
 
 def test_against_installed_sklearn():
-    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    sklearn_metrics = optional_import("sklearn.metrics")
     rng = np.random.default_rng(11)
     for dtype in (F64, F32):
         for two_columns in (False, True):
