@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs fastbce with its test extras into the active Python environment and runs every test:
 # the Rust kernels (cargo test, no Python involved) and the Python package (pytest). The optional
-# integrations (LightGBM, Dask, data frame libraries, scikit-learn) are installed too, and FASTBCE_REQUIRE_OPTIONAL=1
-# makes their tests fail rather than skip if they are missing.
+# integrations (LightGBM, Dask, data frame libraries, scikit-learn) are installed too, and
+# FASTBCE_REQUIRE_OPTIONAL=1 makes their tests fail rather than skip if they are missing.
 #
-# Three jobs run side by side before pytest: the package's release build (a wheel; it spends most
-# of its time in one thread: one codegen unit, fat LTO), the kernel tests on the other core, and the
-# installation of the test dependencies (downloads, mostly), which pip would otherwise start only
-# after the build.
+# The package's release build (a wheel; most of it in one thread: one codegen unit, fat LTO) is on
+# the way to pytest, and so is the installation of the test dependencies (downloads, mostly), which
+# pip would otherwise start only after the build: the two run side by side. The kernel tests run
+# beside them and beside pytest, at a lower priority, and report after pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+kernels=
+trap 'if [ -n "$kernels" ]; then kill "$kernels" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 
 # Waits for a background job; on failure prints its log and stops.
 finish() {
@@ -23,15 +24,14 @@ finish() {
     fi
 }
 
-echo "== building fastbce (release) and installing its test dependencies, beside the kernel tests"
+echo "== building fastbce (release) and installing its test dependencies; cargo test beside them"
 python scripts/requirements.py test lightgbm dask frames sklearn >"$work/requirements.txt"
 python -m pip install --quiet -r "$work/requirements.txt" >"$work/deps.log" 2>&1 &
 deps=$!
 python -m pip wheel --quiet --no-deps --wheel-dir "$work/wheel" . >"$work/build.log" 2>&1 &
 build=$!
-
-echo "== cargo test: the Rust kernels"
-cargo test --quiet
+nice cargo test --quiet >"$work/kernels.log" 2>&1 &
+kernels=$!
 
 finish "$deps" "$work/deps.log" "installing the test dependencies"
 finish "$build" "$work/build.log" "building fastbce"
@@ -39,3 +39,9 @@ python -m pip install --quiet --no-deps --force-reinstall "$work"/wheel/fastbce-
 
 echo "== pytest: the Python package"
 FASTBCE_REQUIRE_OPTIONAL=1 python -m pytest -q
+
+echo "== cargo test: the Rust kernels"
+job=$kernels
+kernels=
+finish "$job" "$work/kernels.log" "cargo test"
+grep "test result" "$work/kernels.log"
