@@ -92,33 +92,23 @@ fn log_core_f32<const FMA: bool>(g: f32, s: f32, z: f32, kf: f32, cm: f32) -> f3
 /// `+inf -> +inf`, NaN -> NaN, `±0 -> ±0`; exact for tiny and subnormal `u`).
 #[inline(always)]
 pub fn log1p_f32<const FMA: bool>(u: f32) -> f32 {
-    let m = 1.0 + u;
-    // The rounding error of 1 + u, (1 + u) - m: exact while m < 2^24, because m - 1 is then exact
-    // (Sterbenz's lemma for m in [1/2, 2]; m = 1 + u exactly below 1/2; above 2, m - 1 needs no
-    // more bits than m), and beyond that too small to matter.
-    let c = u - (m - 1.0);
-    let (g, kf) = log_reduce_f32(m);
-    let s = g / (2.0 + g);
-    let r = log_core_f32::<FMA>(g, s, s * s, kf, c / m);
-    let r = log_specials_f32(m, r);
-    if u == 0.0 {
-        u
-    } else {
-        r
-    }
+    ln_class_f32::<FMA>(-u, false)
 }
 
-/// `ln(p)` where `positive`, else `log1p(-p)`, for `p` in `[0, 1]`: bit for bit what [`ln_f32`]
-/// and [`log1p_f32`] return, from one evaluation of their common core on the argument each
-/// reduces (a hard label's loss needs the logarithm of its own class's probability only).
+/// `ln(p)` where `positive`, else `log1p(-p)`: [`ln_f32`] and [`log1p_f32`] are this function,
+/// so that a caller that needs one of the two per element (a hard label's loss, the logarithm of
+/// its own class's probability) evaluates the common core once, on the argument each reduces.
 #[inline(always)]
 pub fn ln_class_f32<const FMA: bool>(p: f32, positive: bool) -> f32 {
     const TWO_24: f32 = 16_777_216.0;
     let u = -p;
     let m = 1.0 + u;
-    let c = u - (m - 1.0); // as in log1p_f32
+    // log1p: the rounding error of 1 + u, (1 + u) - m: exact while m < 2^24, because m - 1 is
+    // then exact (Sterbenz's lemma for m in [1/2, 2]; m = 1 + u exactly below 1/2; above 2, m - 1
+    // needs no more bits than m), and beyond that too small to matter.
+    let c = u - (m - 1.0);
     let tiny = positive & (p < f32::MIN_POSITIVE);
-    let x = if tiny { p * TWO_24 } else { p }; // as in ln_f32
+    let x = if tiny { p * TWO_24 } else { p }; // ln: subnormals scaled to normal
     let x = if positive { x } else { m };
     let (g, kf) = log_reduce_f32(x);
     let kf = if tiny { kf - 24.0 } else { kf };
@@ -137,14 +127,7 @@ pub fn ln_class_f32<const FMA: bool>(p: f32, positive: bool) -> f32 {
 /// `p < 0 -> NaN`, `+inf -> +inf`, NaN -> NaN).
 #[inline(always)]
 pub fn ln_f32<const FMA: bool>(p: f32) -> f32 {
-    const TWO_24: f32 = 16_777_216.0;
-    let tiny = p < f32::MIN_POSITIVE;
-    let x = if tiny { p * TWO_24 } else { p }; // subnormals scaled to normal
-    let (g, kf) = log_reduce_f32(x);
-    let kf = if tiny { kf - 24.0 } else { kf };
-    let s = g / (2.0 + g);
-    let r = log_core_f32::<FMA>(g, s, s * s, kf, 0.0);
-    log_specials_f32(p, r)
+    ln_class_f32::<FMA>(p, true)
 }
 
 /// `log1p(u) = u + u^2 C(u)` on `[0, 1]`: `C` of degree 8 (`C(0) = -1/2`), fitted to minimise the

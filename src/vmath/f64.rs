@@ -134,21 +134,11 @@ fn log_core_f64<const FMA: bool>(g: f64, s: f64, z: f64, kf: f64, cm: f64) -> f6
 /// `log1p(u) = ln(1 + u)` within 1 ulp for `u >= -1` (see [`log1p_f32`]).
 #[inline(always)]
 pub fn log1p_f64<const FMA: bool>(u: f64) -> f64 {
-    let m = 1.0 + u;
-    let c = u - (m - 1.0); // the rounding error of 1 + u (see log1p_f32)
-    let (g, kf) = log_reduce_f64(m);
-    let s = g / (2.0 + g);
-    let r = log_core_f64::<FMA>(g, s, s * s, kf, c / m);
-    let r = log_specials_f64(m, r);
-    if u == 0.0 {
-        u
-    } else {
-        r
-    }
+    ln_class_f64::<FMA>(-u, false)
 }
 
-/// `ln(p)` where `positive`, else `log1p(-p)`: bit for bit [`ln_f64`] and [`log1p_f64`], with one
-/// evaluation (see [`super::ln_class_f32`]).
+/// `ln(p)` where `positive`, else `log1p(-p)`: [`ln_f64`] and [`log1p_f64`] are this function
+/// (see [`super::ln_class_f32`]; `c` is the rounding error of `1 + u`, `tiny` scales subnormals).
 #[inline(always)]
 pub fn ln_class_f64<const FMA: bool>(p: f64, positive: bool) -> f64 {
     const TWO_54: f64 = 18_014_398_509_481_984.0;
@@ -174,14 +164,7 @@ pub fn ln_class_f64<const FMA: bool>(p: f64, positive: bool) -> f64 {
 /// `ln(p)` within 1 ulp for `p >= 0`, subnormal `p` included (see [`ln_f32`]).
 #[inline(always)]
 pub fn ln_f64<const FMA: bool>(p: f64) -> f64 {
-    const TWO_54: f64 = 18_014_398_509_481_984.0;
-    let tiny = p < f64::MIN_POSITIVE;
-    let x = if tiny { p * TWO_54 } else { p }; // subnormals scaled to normal
-    let (g, kf) = log_reduce_f64(x);
-    let kf = if tiny { kf - 54.0 } else { kf };
-    let s = g / (2.0 + g);
-    let r = log_core_f64::<FMA>(g, s, s * s, kf, 0.0);
-    log_specials_f64(p, r)
+    ln_class_f64::<FMA>(p, true)
 }
 
 /// `exp(x)` as `(hi, lo)` like [`exp_neg_split_f32`], for code generic over the type: `f64`
