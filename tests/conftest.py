@@ -16,7 +16,7 @@ import os
 import re
 import zlib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 import pytest
@@ -294,6 +294,21 @@ def _simd_levels() -> list[str]:
     import fastbce
 
     return list(fastbce._core.simd_levels())
+
+
+def each_simd_level() -> Iterator[str]:
+    """Sets each instruction-set level this CPU has in turn, yielding its name, and restores the
+    level in use: for a test that checks many values at every level in one item (pytest's cost
+    per item is larger than a small call's)."""
+    import fastbce
+
+    previous = fastbce.simd_level()
+    try:
+        for level in _simd_levels():
+            assert fastbce._core.set_simd_level(level) == level
+            yield level
+    finally:
+        fastbce._core.set_simd_level(previous)
 
 
 @pytest.fixture(params=_simd_levels())
