@@ -7,6 +7,7 @@
 //! a child never inherits it held by a thread that does not exist there. The lock is only ever
 //! held for a few instructions: pools are built outside it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -34,8 +35,23 @@ fn state() -> MutexGuard<'static, PoolState> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The CPUs this process may use, read once: `available_parallelism` reads the affinity mask and
+/// the cgroup's CPU quota (about 20 system calls on Linux), which every call above one chunk with
+/// the default thread count paid before (a tenth of a call of 10^5 elements here). Like NumPy's
+/// BLAS and rayon's own default, a later change of affinity or quota is not followed;
+/// `set_num_threads` is the way to change the count. An atomic rather than a `OnceLock`: nothing
+/// to wait on, so a child forked while another thread reads the count cannot block on it (two
+/// threads that read it first both store the same value).
 fn machine_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static THREADS: AtomicUsize = AtomicUsize::new(0);
+    match THREADS.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            THREADS.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
 }
 
 /// The largest count `set_num_threads` takes.
