@@ -37,6 +37,11 @@ pub trait Element:
     /// The bits of `|self|`: ordered as the magnitudes are, with NaN above infinity. One integer
     /// operation, so that a kernel can test a whole block with an integer max or OR.
     fn magnitude_bits(self) -> Self::Bits;
+    /// The bits of `self + 0` as a signed integer: `-0` becomes `+0`, so that the values of
+    /// `[0, 1]` are exactly those whose bits lie in `[0, ONE's]` (negative values and NaN with
+    /// the sign bit below, values past 1 and other NaN above): a block's range test is an integer
+    /// min and max.
+    fn unit_bits(self) -> Self::Bits;
     fn to_f64(self) -> f64;
     fn from_f64(value: f64) -> Self;
     fn abs(self) -> Self;
@@ -74,6 +79,10 @@ macro_rules! element {
             #[inline(always)]
             fn magnitude_bits(self) -> $bits {
                 self.abs().to_bits() as $bits
+            }
+            #[inline(always)]
+            fn unit_bits(self) -> $bits {
+                (self + 0.0).to_bits() as $bits
             }
             #[inline(always)]
             fn to_f64(self) -> f64 {

@@ -63,6 +63,14 @@ pub trait Formula: Copy + Send + Sync + 'static {
     /// formulas' assumptions fail. Decided per element, so that an element's result does not
     /// depend on its neighbours.
     fn extreme<R: Element, T: Element>(x: T, y: T) -> bool;
+    /// Whether `extreme` holds for any element of a block: the kernel's test before it keeps a
+    /// block's results, so written to vectorise well (a formula may give a cheaper equivalent).
+    #[inline(always)]
+    fn any_extreme<R: Element, T: Element>(x: &[T], y: &[T]) -> bool {
+        x.iter()
+            .zip(y)
+            .fold(false, |any, (&v, &t)| any | Self::extreme::<R, T>(v, t))
+    }
     /// The loss and its derivatives at one element. With `HARD_LABELS` the caller promises that
     /// `y` is 0 or 1, so that at most one of the input gradient's two terms is non-zero and
     /// nothing cancels: a narrow type then needs no compensated arithmetic for it. The results
@@ -108,6 +116,24 @@ impl Formula for WithLogits {
         let far = x.magnitude_bits() > T::from_f64(bound).magnitude_bits();
         let outside = !((y >= T::ZERO) & (y <= T::ONE));
         far | (is_narrow::<R>() & outside)
+    }
+
+    /// `extreme` over a block in integer minima and maxima (an operation per vector each, where
+    /// the element-wise booleans took a pack and an OR as well): the largest magnitude past the
+    /// bound, and in `f32` a target's `unit_bits` outside `[0, 1's]`, which is a target outside
+    /// `[0, 1]`.
+    #[inline(always)]
+    fn any_extreme<R: Element, T: Element>(x: &[T], y: &[T]) -> bool {
+        let bound = if is_narrow::<R>() { 80.0 } else { 708.0 };
+        let zero = T::Bits::default();
+        let top = x.iter().fold(zero, |m, &v| m.max(v.magnitude_bits()));
+        let far = top > T::from_f64(bound).magnitude_bits();
+        far || (is_narrow::<R>() && {
+            let (low, high) = y.iter().fold((zero, zero), |(low, high), &v| {
+                (low.min(v.unit_bits()), high.max(v.unit_bits()))
+            });
+            low < zero || high > T::ONE.unit_bits()
+        })
     }
 
     /// `e = exp(-|x|)`.

@@ -146,7 +146,7 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
         }
         let yb: &[T] = if params.smoothing {
             let given = &y[range.clone()];
-            smoothing.fill(m, |i| smoothed(given[i], &params))
+            smoothing.map(given, |v| smoothed(v, &params))
         } else {
             &y[range.clone()]
         };
@@ -175,11 +175,7 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
         } else {
             compute::<T, L, G, F, M, Mo, _, _, _, false>(xb, yb, lanes, &params, outputs, prepared);
         }
-        let extreme = extremes
-            && xb
-                .iter()
-                .zip(yb)
-                .fold(false, |any, (&v, &t)| any | F::extreme::<L, T>(v, t));
+        let extreme = extremes && F::any_extreme::<L, T>(xb, yb);
         if !extreme {
             apply_mask(keep, (&mut *lb, &mut *gb, &mut *hb, &mut *sums));
             add_lanes(acc, sums);
@@ -238,12 +234,12 @@ fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool>(
     let loss_terms = Mo::ANY_LOSS || (shared && Mo::ANY_GRAD);
     let grad_terms = Mo::ANY_GRAD && !shared;
     let prepared_loss: &[L] = if loss_terms {
-        prepared_loss.fill(m, |i| F::prepare::<L, M>(cast(x[i])))
+        prepared_loss.map(x, |v| F::prepare::<L, M>(cast(v)))
     } else {
         &[]
     };
     let prepared_grad: &[G] = if grad_terms {
-        prepared_grad.fill(m, |i| F::prepare::<G, M>(cast(x[i])))
+        prepared_grad.map(x, |v| F::prepare::<G, M>(cast(v)))
     } else {
         &[]
     };
