@@ -4,7 +4,7 @@
 # find the installed package (checked first). scripts/test-wheel.sh (here) and
 # .github/workflows/release.yml (on each platform's wheel) call it.
 #
-# The modules run (about 13,000 tests, 1-2 minutes): the recorded torch cases, the API, errors,
+# The modules run (about 3,000 tests, about a minute): the recorded torch cases, the API, errors,
 # the float64 reference, every path's bits, pipeline arguments, hardening (threads, a fork, memory),
 # the hypothesis properties and the log-loss metrics. Left to scripts/test.sh, from the source tree:
 # the mpmath ulp accuracy and the 300-child fork scenarios (test_accuracy.py, test_fork.py: a minute
