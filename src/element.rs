@@ -60,6 +60,16 @@ pub trait Element:
     fn fused_mul_add(self, b: Self, c: Self) -> Self;
 }
 
+/// Whether any of `bits` (the [`Element::unit_bits`] of some values) is that of a value outside
+/// `[0, 1]`: an integer min and max per vector, where comparisons to booleans took a pack and an
+/// OR as well. The one range test of the kernels' block checks.
+#[inline(always)]
+pub fn any_outside_unit<T: Element>(bits: impl Iterator<Item = T::Bits>) -> bool {
+    let zero = T::Bits::default();
+    let (low, high) = bits.fold((zero, zero), |(low, high), b| (low.min(b), high.max(b)));
+    low < zero || high > T::ONE.unit_bits()
+}
+
 macro_rules! element {
     (
         $t:ty,

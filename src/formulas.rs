@@ -3,7 +3,7 @@
 //! Each formula returns the loss and both partial derivatives; the engine keeps only what a call
 //! asked for, and the compiler drops the arithmetic whose result is unused.
 
-use crate::element::{is_narrow, Element, Math};
+use crate::element::{any_outside_unit, is_narrow, Element, Math};
 
 /// Loss and partial derivatives of one element, weight included.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,15 +125,11 @@ impl Formula for WithLogits {
     #[inline(always)]
     fn any_extreme<R: Element, T: Element>(x: &[T], y: &[T]) -> bool {
         let bound = if is_narrow::<R>() { 80.0 } else { 708.0 };
-        let zero = T::Bits::default();
-        let top = x.iter().fold(zero, |m, &v| m.max(v.magnitude_bits()));
+        let top = x
+            .iter()
+            .fold(T::Bits::default(), |m, &v| m.max(v.magnitude_bits()));
         let far = top > T::from_f64(bound).magnitude_bits();
-        far || (is_narrow::<R>() && {
-            let (low, high) = y.iter().fold((zero, zero), |(low, high), &v| {
-                (low.min(v.unit_bits()), high.max(v.unit_bits()))
-            });
-            low < zero || high > T::ONE.unit_bits()
-        })
+        far || (is_narrow::<R>() && any_outside_unit::<T>(y.iter().map(|v| v.unit_bits())))
     }
 
     /// `e = exp(-|x|)`.

@@ -88,24 +88,12 @@ def check_functions(case: Case, level: str) -> None:
     """The loss, the gradients (both wrt) and value-and-gradient through the functions."""
     check(call_loss(case), case, "loss", f"[{level}] loss")
     a = case.arrays
+    x, y = a["input"], a["target"]
+    kwargs = {"reduction": case.reduction, "grad_output": a["grad_output"], **case.weight_kwargs()}
     for wrt in ("input", "target"):
-        g = getattr(fastbce, case.function + "_grad")(
-            a["input"],
-            a["target"],
-            reduction=case.reduction,
-            grad_output=a["grad_output"],
-            wrt=wrt,
-            **case.weight_kwargs(),
-        )
+        g = getattr(fastbce, case.function + "_grad")(x, y, wrt=wrt, **kwargs)
         check(g, case, GRAD_KEY[wrt], f"[{level}] grad wrt {wrt}")
-        out = getattr(fastbce, case.function + "_value_and_grad")(
-            a["input"],
-            a["target"],
-            reduction=case.reduction,
-            grad_output=a["grad_output"],
-            wrt=wrt,
-            **case.weight_kwargs(),
-        )
+        out = getattr(fastbce, case.function + "_value_and_grad")(x, y, wrt=wrt, **kwargs)
         assert isinstance(out, tuple) and len(out) == 2
         loss, g = out
         check(loss, case, "loss", f"[{level}] value_and_grad(wrt={wrt}) loss")

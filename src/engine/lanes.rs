@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use crate::element::Element;
+use crate::element::{any_outside_unit, Element};
 
 /// Elements summed in separate accumulators, so that the sum vectorises without reordering.
 pub(super) const LANES: usize = 16;
@@ -234,20 +234,18 @@ fn mask_block<T: Element, S: Element>(
 /// may hold anything.
 #[inline(always)]
 pub(super) fn outside_unit_interval<T: Element>(values: &[T], mask: Run<'_, bool>) -> bool {
-    // The range of the kept values' `unit_bits`, outside `[0, 1's]` for a value outside `[0, 1]`:
-    // an integer min and max per vector, where booleans took a pack and an OR as well.
-    let zero = T::Bits::default();
-    let range = |(low, high): (T::Bits, T::Bits), b: T::Bits| (low.min(b), high.max(b));
-    let (low, high) = match mask {
-        Run::Const(false) => (zero, zero),
-        Run::Const(true) => values
-            .iter()
-            .fold((zero, zero), |r, &v| range(r, v.unit_bits())),
-        Run::Slice(keep) => values.iter().zip(keep).fold((zero, zero), |r, (&v, &k)| {
-            range(r, if k { v.unit_bits() } else { zero })
-        }),
-    };
-    low < zero || high > T::ONE.unit_bits()
+    match mask {
+        Run::Const(false) => false,
+        Run::Const(true) => any_outside_unit::<T>(values.iter().map(|v| v.unit_bits())),
+        Run::Slice(keep) => any_outside_unit::<T>(values.iter().zip(keep).map(|(v, &k)| {
+            // a masked-out value counts as 0, which is inside
+            if k {
+                v.unit_bits()
+            } else {
+                T::Bits::default()
+            }
+        })),
+    }
 }
 
 #[cfg(test)]
