@@ -51,6 +51,11 @@ _REAL_KINDS = "biuf"
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _BOOL = np.dtype(np.bool_)
+# NumPy's classes, read once: looking an attribute up on the numpy module costs more than a small
+# call's arithmetic (a few hundred instructions each).
+_ARRAY = np.ndarray
+_MASKED = np.ma.MaskedArray
+_NOMASK = np.ma.nomask
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,11 +209,11 @@ def real_array(name: str, value: Any) -> np.ndarray:
     if value is None:
         raise TypeError(f"{name} must be an array of real numbers, not None")
     try:
-        if isinstance(value, np.ndarray):
+        if isinstance(value, _ARRAY):
             array = value
         else:
             value = column(value)
-            array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            array = value if isinstance(value, _ARRAY) else np.asarray(value)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{name} could not be converted to an array: {e}") from None
     if array.dtype.kind not in _REAL_KINDS:
@@ -258,7 +263,7 @@ def operand(name: str, value: Any, compute: np.dtype) -> Any:
 
 def mask_array(mask: Any) -> np.ndarray:
     try:
-        array = mask if type(mask) is np.ndarray else np.asarray(mask)
+        array = mask if type(mask) is _ARRAY else np.asarray(mask)
     except (ValueError, TypeError) as e:
         raise ValueError(f"mask could not be converted to an array: {e}") from None
     if array.dtype != _BOOL:
@@ -269,14 +274,14 @@ def mask_array(mask: Any) -> np.ndarray:
 def _data(name: str, array: np.ndarray) -> Tuple[np.ndarray, Any]:
     """An array subclass as plain NumPy data, and for a ``np.ma.MaskedArray`` its mask (True where
     an element is invalid; ``np.ma.nomask`` when none is)."""
-    if isinstance(array, np.ma.MaskedArray):
+    if isinstance(array, _MASKED):
         return real_array(name, array.data), np.ma.getmask(array)
     return np.asarray(array), None
 
 
 def _invalid(invalid: Any, more: Any, shape: Tuple[int, ...]) -> Any:
     """The union of two invalid masks at ``shape`` (None or nomask: nothing invalid)."""
-    if more is None or more is np.ma.nomask:
+    if more is None or more is _NOMASK:
         return invalid
     more = np.broadcast_to(more, shape)
     return more if invalid is None else invalid | more
@@ -327,16 +332,16 @@ def prepare(
     invalid and, with ``nan_policy="omit"``, those holding NaN. ``masked`` is None for plain
     inputs; where input or target is a ``np.ma.MaskedArray``, it is the invalid elements' mask that
     per-element results come back with."""
-    x = input if type(input) is np.ndarray else real_array("input", input)
-    y = target if type(target) is np.ndarray else real_array("target", target)
+    x = input if type(input) is _ARRAY else real_array("input", input)
+    y = target if type(target) is _ARRAY else real_array("target", target)
     invalid = masked = None
-    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+    if type(x) is not _ARRAY or type(y) is not _ARRAY:
         # Subclasses: np.ma's masks are read; others are taken as plain arrays.
         (x, x_invalid), (y, y_invalid) = _data("input", x), _data("target", y)
         if x.shape == y.shape:
             invalid = _invalid(_invalid(None, x_invalid, x.shape), y_invalid, x.shape)
         if x_invalid is not None or y_invalid is not None:
-            masked = np.ma.nomask
+            masked = _NOMASK
     compute = x.dtype
     if compute is y.dtype and (compute is _F32 or compute is _F64):
         result = compute  # already what the kernels take (the common case, at no cost)
@@ -344,7 +349,7 @@ def prepare(
         result, compute = dtypes(x.dtype, y.dtype)
         x, y = _in(x, compute), _in(y, compute)
     if weight is not None:
-        if isinstance(weight, np.ma.MaskedArray):
+        if isinstance(weight, _MASKED):
             weight, weight_invalid = _data("weight", weight)
             invalid = _invalid(invalid, weight_invalid, x.shape)
         weight = operand("weight", weight, compute)
@@ -378,7 +383,7 @@ def _as_masked(values: Any, masked: Any) -> Any:
 def check_out(name: str, out: Any, result: np.dtype) -> np.ndarray:
     """A caller's output array: a NumPy array of the result dtype (its shape, writeability and
     memory are the kernels' to check)."""
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, _ARRAY):
         raise TypeError(f"{name} must be a NumPy array, got {type(out).__name__}")
     if out.dtype != result:
         raise TypeError(f"{name} has dtype {out.dtype}, expected the result dtype {result}")
@@ -532,7 +537,7 @@ def check_axis_grad_output(
 ) -> Any:
     """The upstream gradient of a reduction over ``axes``, an array broadcastable to the reduced
     shape (checked with the kernels' rule)."""
-    go = real_array("grad_output", grad_output) if type(grad_output) is not np.ndarray else grad_output
+    go = real_array("grad_output", grad_output) if type(grad_output) is not _ARRAY else grad_output
     reduced = list(reduced_shape(shape, axes, keepdims))
     _core.check_broadcast("grad_output", list(go.shape), reduced, "the reduced shape")
     return go
@@ -580,15 +585,25 @@ def loss(
     target: Any,
     weight: Any,
     pos_weight: Any,
-    reduction: str,
+    size_average: Any,
+    reduce: Any,
+    reduction: Any,
     mask: Any,
     label_smoothing: Any,
     axis: Any,
     keepdims: Any,
     out: Any,
-    nan_policy: Any = "propagate",
+    nan_policy: Any,
 ) -> Any:
-    """A loss call (``reduction`` already resolved)."""
+    """A loss call, its arguments in the order of ``torch.nn.functional``'s (the legacy
+    ``size_average`` and ``reduce`` override ``reduction``, warning from the caller's caller)."""
+    if (
+        size_average is not None
+        or reduce is not None
+        or reduction.__class__ is not str
+        or reduction not in _REDUCTION_SET
+    ):
+        reduction = resolve_reduction(size_average, reduce, reduction, stacklevel=3)
     x, y, w, pw, m, eps, result, masked = prepare(
         logits, input, target, weight, pos_weight, mask, label_smoothing, nan_policy
     )

@@ -152,9 +152,22 @@ def binary_cross_entropy_with_logits(
     out: Optional[FloatArray] = None,
     nan_policy: NanPolicy = "propagate",
 ) -> Union[Float, FloatArray]:
-    reduction = _plan.resolve_reduction(size_average, reduce, reduction, stacklevel=2)
-    args = (weight, pos_weight, reduction, mask, label_smoothing, axis, keepdims, out, nan_policy)
-    return _plan.loss(True, input, target, *args)
+    return _plan.loss(
+        True,
+        input,
+        target,
+        weight,
+        pos_weight,
+        size_average,
+        reduce,
+        reduction,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        out,
+        nan_policy,
+    )
 
 
 @overload
@@ -268,9 +281,22 @@ def binary_cross_entropy(
     out: Optional[FloatArray] = None,
     nan_policy: NanPolicy = "propagate",
 ) -> Union[Float, FloatArray]:
-    reduction = _plan.resolve_reduction(size_average, reduce, reduction, stacklevel=2)
-    args = (weight, None, reduction, mask, label_smoothing, axis, keepdims, out, nan_policy)
-    return _plan.loss(False, input, target, *args)
+    return _plan.loss(
+        False,
+        input,
+        target,
+        weight,
+        None,
+        size_average,
+        reduce,
+        reduction,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        out,
+        nan_policy,
+    )
 
 
 @document(
@@ -294,7 +320,11 @@ def binary_cross_entropy_with_logits_grad(
     out: Optional[FloatArray] = None,
     nan_policy: NanPolicy = "propagate",
 ) -> FloatArray:
-    args = (
+    return _plan.gradient(
+        True,
+        False,
+        input,
+        target,
         weight,
         pos_weight,
         reduction,
@@ -306,8 +336,7 @@ def binary_cross_entropy_with_logits_grad(
         keepdims,
         out,
         nan_policy,
-    )
-    return _plan.gradient(True, False, input, target, *args)[1]
+    )[1]
 
 
 @document(
@@ -330,8 +359,23 @@ def binary_cross_entropy_grad(
     out: Optional[FloatArray] = None,
     nan_policy: NanPolicy = "propagate",
 ) -> FloatArray:
-    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out, nan_policy)
-    return _plan.gradient(False, False, input, target, *args)[1]
+    return _plan.gradient(
+        False,
+        False,
+        input,
+        target,
+        weight,
+        None,
+        reduction,
+        grad_output,
+        wrt,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        out,
+        nan_policy,
+    )[1]
 
 
 @overload
@@ -450,7 +494,11 @@ def binary_cross_entropy_with_logits_value_and_grad(
     out: Optional[Outs] = None,
     nan_policy: NanPolicy = "propagate",
 ) -> Tuple[Union[Float, FloatArray], FloatArray]:
-    args = (
+    return _plan.gradient(
+        True,
+        True,
+        input,
+        target,
         weight,
         pos_weight,
         reduction,
@@ -463,7 +511,6 @@ def binary_cross_entropy_with_logits_value_and_grad(
         out,
         nan_policy,
     )
-    return _plan.gradient(True, True, input, target, *args)
 
 
 @overload
@@ -576,8 +623,23 @@ def binary_cross_entropy_value_and_grad(
     out: Optional[Outs] = None,
     nan_policy: NanPolicy = "propagate",
 ) -> Tuple[Union[Float, FloatArray], FloatArray]:
-    args = (weight, None, reduction, grad_output, wrt, mask, label_smoothing, axis, keepdims, out, nan_policy)
-    return _plan.gradient(False, True, input, target, *args)
+    return _plan.gradient(
+        False,
+        True,
+        input,
+        target,
+        weight,
+        None,
+        reduction,
+        grad_output,
+        wrt,
+        mask,
+        label_smoothing,
+        axis,
+        keepdims,
+        out,
+        nan_policy,
+    )
 
 
 @document(
