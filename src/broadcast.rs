@@ -147,6 +147,11 @@ pub const MAX_DIMS: usize = 64;
 const INLINE_DIMS: usize = 6;
 
 impl<'s> Geometry<'s> {
+    /// C-ordered at exactly `shape` (an operand that broadcasts has another shape).
+    fn contiguous_at(&self, shape: &[usize]) -> bool {
+        self.strides.is_none() && self.shape == shape
+    }
+
     /// A broadcast operand's geometry (`None` for a constant).
     pub fn of<T>(what: &'static str, operand: &'s Operand<'_, T>) -> Option<Geometry<'s>> {
         match operand {
@@ -168,7 +173,7 @@ impl<'s> Geometry<'s> {
 
 /// The iteration space shared by the input and the arrays laid over it. Held inline for the
 /// usual few dimensions, so that a small call's plan costs no more than its checks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     len: usize,
     ndim: usize,
@@ -334,6 +339,53 @@ impl Plan {
                 reason: format!("{} dimensions, more than {MAX_DIMS}", shape.len()),
             });
         }
+        if len > 1 && arrays.iter().flatten().all(|g| g.contiguous_at(shape)) {
+            return Plan::contiguous(len, arrays);
+        }
+        Plan::laid_out(shape, len, arrays)
+    }
+
+    /// The plan of arrays that are all C-ordered at the input's shape (the usual call): one
+    /// dimension of `len` elements, step 1 in every array, which is what [`Plan::laid_out`]
+    /// merges such arrays into (checked by the tests), found without its work. `len > 1`.
+    fn contiguous(len: usize, arrays: &[Option<Geometry<'_>>; SLOTS]) -> Result<Plan, KernelError> {
+        for g in arrays.iter().flatten() {
+            if g.len != len {
+                return Err(KernelError::Length {
+                    what: g.what,
+                    expected: len,
+                    got: g.len,
+                });
+            }
+        }
+        let present = |k: usize| arrays[k].is_some();
+        let mut dims = SmallVec::new();
+        dims.push(len);
+        let mut steps = SmallVec::new();
+        steps.push(std::array::from_fn(|k| present(k) as isize));
+        Ok(Plan {
+            len,
+            ndim: 1,
+            dims,
+            steps,
+            origins: [0; SLOTS],
+            access: std::array::from_fn(|k| {
+                if present(k) {
+                    Access::Dense
+                } else {
+                    Access::Absent
+                }
+            }),
+        })
+    }
+
+    /// The general plan: each array laid over `shape` (checked), the dimensions in the input's
+    /// memory order, merged where every array allows it.
+    fn laid_out(
+        shape: &[usize],
+        len: usize,
+        arrays: &[Option<Geometry<'_>>; SLOTS],
+    ) -> Result<Plan, KernelError> {
         let mut laid: SmallVec<[[isize; SLOTS]; INLINE_DIMS]> =
             SmallVec::from_elem([0; SLOTS], shape.len());
         let mut origins = [0usize; SLOTS];
@@ -555,5 +607,63 @@ impl Plan {
                 unsafe { *data.offset(at + i as isize * along) = v };
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contiguous plan is the general one's answer for C-ordered arrays at the input's shape,
+    /// for every shape with more than one element and any set of arrays present, and a buffer of
+    /// the wrong length is refused by both alike.
+    #[test]
+    fn contiguous_plan_is_the_laid_out_one() {
+        let shapes: [&[usize]; 8] = [
+            &[2],
+            &[64],
+            &[1, 5],
+            &[5, 1],
+            &[3, 4],
+            &[2, 1, 3],
+            &[1, 1, 7, 1],
+            &[2, 3, 4, 5, 1, 2, 3],
+        ];
+        let rules = [
+            Rule::Same,
+            Rule::Same,
+            Rule::Broadcast,
+            Rule::Broadcast,
+            Rule::Broadcast,
+            Rule::Broadcast,
+            Rule::Output,
+            Rule::Output,
+            Rule::Output,
+        ];
+        for shape in shapes {
+            let len = element_count(shape).unwrap();
+            for present in 0u32..1 << SLOTS {
+                // Input is in every call.
+                if present & 1 == 0 {
+                    continue;
+                }
+                for short in [None, Some(31 - present.leading_zeros() as usize)] {
+                    let arrays: [Option<Geometry<'_>>; SLOTS] = std::array::from_fn(|k| {
+                        (present & (1 << k) != 0).then(|| Geometry {
+                            what: "array",
+                            shape,
+                            strides: None,
+                            len: if short == Some(k) { len - 1 } else { len },
+                            rule: rules[k],
+                        })
+                    });
+                    assert_eq!(
+                        Plan::contiguous(len, &arrays),
+                        Plan::laid_out(shape, len, &arrays),
+                        "shape {shape:?}, arrays {present:#b}, short {short:?}"
+                    );
+                }
+            }
+        }
     }
 }
