@@ -332,16 +332,18 @@ def prepare(
     invalid and, with ``nan_policy="omit"``, those holding NaN. ``masked`` is None for plain
     inputs; where input or target is a ``np.ma.MaskedArray``, it is the invalid elements' mask that
     per-element results come back with."""
-    x = input if type(input) is _ARRAY else real_array("input", input)
-    y = target if type(target) is _ARRAY else real_array("target", target)
+    x, y = input, target
     invalid = masked = None
     if type(x) is not _ARRAY or type(y) is not _ARRAY:
-        # Subclasses: np.ma's masks are read; others are taken as plain arrays.
-        (x, x_invalid), (y, y_invalid) = _data("input", x), _data("target", y)
-        if x.shape == y.shape:
-            invalid = _invalid(_invalid(None, x_invalid, x.shape), y_invalid, x.shape)
-        if x_invalid is not None or y_invalid is not None:
-            masked = _NOMASK
+        x = x if type(x) is _ARRAY else real_array("input", x)
+        y = y if type(y) is _ARRAY else real_array("target", y)
+        if type(x) is not _ARRAY or type(y) is not _ARRAY:
+            # Subclasses: np.ma's masks are read; others are taken as plain arrays.
+            (x, x_invalid), (y, y_invalid) = _data("input", x), _data("target", y)
+            if x.shape == y.shape:
+                invalid = _invalid(_invalid(None, x_invalid, x.shape), y_invalid, x.shape)
+            if x_invalid is not None or y_invalid is not None:
+                masked = _NOMASK
     compute = x.dtype
     if compute is y.dtype and (compute is _F32 or compute is _F64):
         result = compute  # already what the kernels take (the common case, at no cost)
