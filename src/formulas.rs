@@ -73,9 +73,11 @@ pub trait Formula: Copy + Send + Sync + 'static {
     }
     /// The loss and its derivatives at one element. With `HARD_LABELS` the caller promises that
     /// `y` is 0 or 1, so that at most one of the input gradient's two terms is non-zero and
-    /// nothing cancels: a narrow type then needs no compensated arithmetic for it. The results
-    /// must not depend on `HARD_LABELS` (it only lets work be skipped).
-    fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
+    /// nothing cancels: a narrow type then needs no compensated arithmetic for it. With
+    /// `SOFT_LABELS` it promises the opposite, that `y` is neither, so that the direct form need
+    /// not be computed beside the compensated one. The results must not depend on either (they
+    /// only let work be skipped).
+    fn terms<R: Element, M: Math, const HARD_LABELS: bool, const SOFT_LABELS: bool>(
         x: R,
         y: R,
         weight: R,
@@ -145,7 +147,7 @@ impl Formula for WithLogits {
     /// `coef * |x|` and set to zero when `coef` is zero, which gives the exact limits at infinite
     /// logits instead of `inf * 0 = NaN`.
     #[inline(always)]
-    fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
+    fn terms<R: Element, M: Math, const HARD_LABELS: bool, const SOFT_LABELS: bool>(
         x: R,
         y: R,
         w: R,
@@ -209,7 +211,7 @@ impl Formula for WithLogits {
         let d_input = if is_narrow::<R>() && !HARD_LABELS {
             let compensated =
                 w * sigmoid_terms_compensated::<R, M>(negative, y, pw, M::exp_neg_split(-a));
-            if is_hard_label(y) {
+            if !SOFT_LABELS && is_hard_label(y) {
                 direct
             } else {
                 compensated
@@ -345,7 +347,7 @@ impl Formula for OnProbabilities {
     }
 
     #[inline(always)]
-    fn terms<R: Element, M: Math, const HARD_LABELS: bool>(
+    fn terms<R: Element, M: Math, const HARD_LABELS: bool, const SOFT_LABELS: bool>(
         p: R,
         y: R,
         w: R,

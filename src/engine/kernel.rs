@@ -10,11 +10,12 @@
 //! - an element that the polynomial functions of the storage type would get wrong
 //!   ([`Formula::extreme`]: huge or NaN logits, targets outside `[0, 1]` in `f32`) is recomputed
 //!   in `f64` with functions of the whole range, element by element;
-//! - the block tests that only let work be skipped (all targets hard) do not change results.
+//! - the block tests that only let work be skipped (all targets hard, or none) do not change
+//!   results.
 
 use super::lanes::{
-    add_lanes, apply_mask, cast, combine_lanes, hard_labels, outside_unit_interval, smoothed, Lane,
-    Params, Run, Scratch, BLOCK, LANES,
+    add_lanes, apply_mask, cast, combine_lanes, hard_labels, outside_unit_interval, smoothed,
+    soft_labels, Lane, Params, Run, Scratch, BLOCK, LANES,
 };
 use super::mode::Mode;
 use crate::element::{is_narrow, Element, Full, Math};
@@ -171,9 +172,17 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
         let outputs = (&mut *lb, &mut *gb, &mut *hb, &mut *sums);
         let prepared = (&mut prepared_loss, &mut prepared_grad);
         if (narrow_input_grad || hard_label_loss) && hard_labels(yb) {
-            compute::<T, L, G, F, M, Mo, _, _, _, true>(xb, yb, lanes, &params, outputs, prepared);
+            compute::<T, L, G, F, M, Mo, _, _, _, true, false>(
+                xb, yb, lanes, &params, outputs, prepared,
+            );
+        } else if narrow_input_grad && soft_labels(yb) {
+            compute::<T, L, G, F, M, Mo, _, _, _, false, true>(
+                xb, yb, lanes, &params, outputs, prepared,
+            );
         } else {
-            compute::<T, L, G, F, M, Mo, _, _, _, false>(xb, yb, lanes, &params, outputs, prepared);
+            compute::<T, L, G, F, M, Mo, _, _, _, false, false>(
+                xb, yb, lanes, &params, outputs, prepared,
+            );
         }
         let extreme = extremes && F::any_extreme::<L, T>(xb, yb);
         if !extreme {
@@ -205,10 +214,10 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
 /// when not requested; `prepared` is scratch space for `Formula::prepare`'s values in `L` and
 /// `G` (computed in a loop of their own: two short chains of dependent operations instead of one
 /// long one, so that the processor overlaps more elements). `HARD_LABELS`: the caller has checked
-/// that every (smoothed) target is 0 or 1.
+/// that every (smoothed) target is 0 or 1; `SOFT_LABELS`, that none is.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
-fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool>(
+fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool, const SOFT_LABELS: bool>(
     x: &[T],
     y: &[T],
     (w, pw, go): (W, PW, GO),
@@ -248,7 +257,7 @@ fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool>(
     let target_scale = G::from_f64(params.scale * params.keep);
     for i in 0..m {
         let t: Terms<L> = if loss_terms {
-            F::terms::<L, M, HARD_LABELS>(
+            F::terms::<L, M, HARD_LABELS, SOFT_LABELS>(
                 cast(x[i]),
                 cast(y[i]),
                 w.at(i),
@@ -261,7 +270,7 @@ fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool>(
         let d: Terms<G> = if shared {
             t.cast()
         } else if grad_terms {
-            F::terms::<G, M, HARD_LABELS>(
+            F::terms::<G, M, HARD_LABELS, SOFT_LABELS>(
                 cast(x[i]),
                 cast(y[i]),
                 w.at(i),
@@ -316,7 +325,7 @@ fn recompute_extremes<T, L, F, M, Mo, W, PW, GO>(
     let [wide_loss, wide_grad, wide_hess] = &mut wide;
     let mut wide_block_sums = [0.0f64; BLOCK];
     let (mut prepared_loss, mut prepared_grad) = (Scratch::new(), Scratch::new());
-    compute::<T, f64, f64, F, Full<M>, Mo, W, PW, GO, false>(
+    compute::<T, f64, f64, F, Full<M>, Mo, W, PW, GO, false, false>(
         x,
         y,
         lanes,

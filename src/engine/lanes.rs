@@ -126,6 +126,19 @@ pub(super) fn hard_labels<T: Element>(y: &[T]) -> bool {
     soft == T::Bits::default()
 }
 
+/// Whether no target of a block is 0 or 1: each element's `y (1 - y)` (the product of
+/// [`hard_labels`]) non-zero, an integer minimum per vector. Then a narrow input gradient is
+/// the compensated form for every element, and the direct one need not be computed.
+#[inline(always)]
+pub(super) fn soft_labels<T: Element>(y: &[T]) -> bool {
+    let product = |v: T| (v * (T::ONE - v)).magnitude_bits();
+    // Started from a non-zero product, which leaves the test as it is.
+    let least = y
+        .iter()
+        .fold(product(T::from_f64(0.5)), |least, &v| least.min(product(v)));
+    least > T::Bits::default()
+}
+
 /// Scratch space for one block, written before it is read: a block's buffers cost nothing to set
 /// up (zeroing them took a fifth of a small call).
 pub(super) struct Scratch<T>([MaybeUninit<T>; BLOCK]);
@@ -256,7 +269,7 @@ mod tests {
     /// block, however close to 0 or 1 or however large, makes the block soft (a wrong "hard"
     /// would skip the compensated gradient that soft labels need).
     #[test]
-    fn hard_labels_are_exactly_zero_and_one() {
+    fn hard_and_soft_labels_are_told_apart_exactly() {
         fn check<T: Element + std::fmt::Debug>(near: &[f64]) {
             let hard: Vec<T> = [0.0, 1.0, -0.0, 1.0, 0.0]
                 .iter()
@@ -277,7 +290,17 @@ mod tests {
                 let mut block = hard.clone();
                 block[2] = T::from_f64(odd);
                 assert!(!hard_labels(&block), "{odd:e} taken as hard");
+                // `soft_labels` is the same product test the other way round: a block of `odd`
+                // alone is soft, and one hard label among soft ones makes it mixed.
+                let soft = vec![T::from_f64(odd); 5];
+                assert!(soft_labels(&soft), "{odd:e} taken as hard");
+                for &label in &hard {
+                    let mut mixed = soft.clone();
+                    mixed[3] = label;
+                    assert!(!soft_labels(&mixed), "{label:?} taken as soft");
+                }
             }
+            assert!(!soft_labels(&hard));
         }
         let tiny32 = f64::from(f32::from_bits(1));
         check::<f32>(&[

@@ -51,34 +51,62 @@ fn hard_labels_f32_within_4_ulp_of_f64() {
 }
 
 /// An element's float32 gradient does not depend on its neighbours' labels: a run of hard labels
-/// skips the compensated form, and one soft label among them must not change the others' bits.
+/// skips the compensated form and a run of soft ones the direct form, so one label of the other
+/// kind among them (a block that takes both) must not change the others' bits, and it must get
+/// the bits it gets among its own kind.
 #[test]
 fn f32_gradient_does_not_depend_on_neighbouring_labels() {
     on_big_stack(|| {
-        let mut case = random_case(31, &[3000], 20.0);
-        for y in case.y.iter_mut() {
+        let case = random_case(31, &[3000], 20.0);
+        let (at, soft_label, hard_label) = (1234, 0.3, 1.0);
+        let mut hard = case.clone();
+        for y in hard.y.iter_mut() {
             *y = if *y < 0.5 { 0.0 } else { 1.0 };
         }
-        let hard = eval_all::<f32, WithLogits>(&case.round_f32().typed::<f32>().problem());
-        let mut mixed_case = case.clone();
-        mixed_case.y[1234] = 0.3;
-        let mixed = eval_all::<f32, WithLogits>(&mixed_case.round_f32().typed::<f32>().problem());
-        for (what, a, b) in [
-            ("grad input", &hard.grad_input, &mixed.grad_input),
-            (
-                "grad input with loss",
-                &hard.grad_input_with_loss,
-                &mixed.grad_input_with_loss,
-            ),
+        hard.y[at] = hard_label;
+        let mut soft = case.clone();
+        for y in soft.y.iter_mut() {
+            *y = y.clamp(0.01, 0.99);
+        }
+        soft.y[at] = soft_label;
+        let eval = |c: &Case| eval_all::<f32, WithLogits>(&c.round_f32().typed::<f32>().problem());
+        let (all_hard, all_soft) = (eval(&hard), eval(&soft));
+        for (kind, alike, odd, own_kind) in [
+            ("hard", &hard, soft_label, &all_soft),
+            ("soft", &soft, hard_label, &all_hard),
         ] {
-            for i in (0..a.len()).filter(|&i| i != 1234) {
-                assert_eq!(a[i].to_bits(), b[i].to_bits(), "{what} at {i}");
+            let uniform = eval(alike);
+            let mut mixed_case = alike.clone();
+            mixed_case.y[at] = odd;
+            let mixed = eval(&mixed_case);
+            for (what, a, b, own) in [
+                (
+                    "grad input",
+                    &uniform.grad_input,
+                    &mixed.grad_input,
+                    &own_kind.grad_input,
+                ),
+                (
+                    "grad input with loss",
+                    &uniform.grad_input_with_loss,
+                    &mixed.grad_input_with_loss,
+                    &own_kind.grad_input_with_loss,
+                ),
+            ] {
+                for i in (0..a.len()).filter(|&i| i != at) {
+                    assert_eq!(a[i].to_bits(), b[i].to_bits(), "{kind}: {what} at {i}");
+                }
+                assert_ne!(
+                    a[at].to_bits(),
+                    b[at].to_bits(),
+                    "{kind}: {what}: the label counts"
+                );
+                assert_eq!(
+                    b[at].to_bits(),
+                    own[at].to_bits(),
+                    "{kind}: {what}: the odd label as among its own kind"
+                );
             }
-            assert_ne!(
-                a[1234].to_bits(),
-                b[1234].to_bits(),
-                "{what}: the soft label counts"
-            );
         }
     });
 }
