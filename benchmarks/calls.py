@@ -5,8 +5,9 @@
 
 Each round runs every case once in each interpreter (in a fresh subprocess, alternating which goes
 first); a case's figure is the median over rounds of its per-round median. The cases are the ones
-the redesign was held to: end-to-end small calls in every argument form (n = 64) and the large
-calls (n = 1e7), with `out=` beside fresh outputs. Uses only arguments every build has.
+the redesign was held to: end-to-end small calls in every argument form (n = 64), calls of two
+and of about six chunks (2^15 and 1e5 elements: the calling thread and the pool share them) and
+the large calls (n = 1e7), with `out=` beside fresh outputs. Uses only arguments every build has.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def cases(n_small: int, n_large: int) -> dict:
 
     out["64 f32 NumPy mean loss"] = numpy_loss
 
+    # Two chunks and about six: what the calling thread shares with the pool's workers.
+    for label, n_mid in (("2^15", 2**15), ("1e5", 100_000)):
+        xm, ym = data(n_mid, np.float32)
+        out[f"{label} f32 mean loss"] = lambda xm=xm, ym=ym: f(xm, ym)
+        out[f"{label} f32 value_and_grad"] = lambda xm=xm, ym=ym: (
+            fb.binary_cross_entropy_with_logits_value_and_grad(xm, ym)
+        )
+
     xl, yl = data(n_large, np.float32)
     xd, yd = data(n_large, np.float64)
     pl = (1 / (1 + np.exp(-xl))).astype(np.float32)
@@ -67,22 +76,22 @@ def cases(n_small: int, n_large: int) -> dict:
     return out
 
 
+# Calls per timing, by the size a case's name starts with (the large calls are timed one by one).
+INNER = {"64": 200, "2^15": 20, "1e5": 20}
+
+
 def run_once(reps_small: int, reps_large: int, n_small: int, n_large: int) -> dict:
     result = {}
     for name, call in cases(n_small, n_large).items():
-        reps = reps_small if name.startswith("64") else reps_large
+        inner = INNER.get(name.split()[0], 1)
+        reps = reps_small if inner > 1 else reps_large
         call()
         times = []
         for _ in range(reps):
-            if name.startswith("64"):
-                t0 = time.perf_counter()
-                for _ in range(200):
-                    call()
-                times.append((time.perf_counter() - t0) / 200)
-            else:
-                t0 = time.perf_counter()
+            t0 = time.perf_counter()
+            for _ in range(inner):
                 call()
-                times.append(time.perf_counter() - t0)
+            times.append((time.perf_counter() - t0) / inner)
         result[name] = statistics.median(times)
     return result
 
@@ -112,7 +121,7 @@ def main() -> None:
     print("|---" * (head.count("|") - 1) + "|")
     for name in names:
         med = {k: statistics.median(rr[name] for rr in rounds[k]) for k in pythons}
-        unit, scale = ("µs", 1e6) if name.startswith("64") else ("ms", 1e3)
+        unit, scale = ("µs", 1e6) if name.split()[0] in INNER else ("ms", 1e3)
         row = f"| {name} | {med['this'] * scale:.2f} {unit} |"
         if a.against:
             row += f" {med['other'] * scale:.2f} {unit} | {med['this'] / med['other']:.2f} |"
