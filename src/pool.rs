@@ -165,7 +165,7 @@ const SPIN: Duration = Duration::from_micros(100);
 
 /// A chunk function with its lifetime erased, for the pool's `'static` jobs. It is called only
 /// for a chunk that was claimed before the last one finished, and the caller does not return
-/// before that: see [`Chunks::help`].
+/// before that: see [`Chunks::compute`].
 struct Erased<R>(*const (dyn Fn(usize) -> R + Sync));
 
 // SAFETY: the pointee is `Sync` (called from several threads at once is what it is for), and the
