@@ -114,28 +114,35 @@ pub(super) fn smoothed<T: Element>(y: T, params: &Params) -> T {
     T::from_f64(y.to_f64().mul_add(params.keep, params.half))
 }
 
-/// Whether every target of a block is 0 or 1. `y (1 - y)` is zero exactly for those (and -0):
-/// for any other `y`, finite or not, it is not, subnormal `y` and `y` next to 1 included. Three
-/// operations per vector and an integer OR, which vectorises where a `bool` reduction may not.
+/// The bits of `|y (1 - y)|`, zero exactly for a hard label, 0 or 1 (and -0): for any other
+/// `y`, finite or not, it is not, subnormal `y` and `y` next to 1 included. The one test of both
+/// block checks below, three operations per vector.
+#[inline(always)]
+fn label_product<T: Element>(y: T) -> T::Bits {
+    (y * (T::ONE - y)).magnitude_bits()
+}
+
+/// Whether every target of a block is 0 or 1: an integer OR of [`label_product`]s, which
+/// vectorises where a `bool` reduction may not.
 #[inline(always)]
 pub(super) fn hard_labels<T: Element>(y: &[T]) -> bool {
     let mut soft = T::Bits::default();
     for &v in y {
-        soft = soft | (v * (T::ONE - v)).magnitude_bits();
+        soft = soft | label_product(v);
     }
     soft == T::Bits::default()
 }
 
-/// Whether no target of a block is 0 or 1: each element's `y (1 - y)` (the product of
-/// [`hard_labels`]) non-zero, an integer minimum per vector. Then a narrow input gradient is
-/// the compensated form for every element, and the direct one need not be computed.
+/// Whether no target of a block is 0 or 1: every [`label_product`] non-zero, an integer minimum
+/// per vector. Then a narrow input gradient is the compensated form for every element, and the
+/// direct one need not be computed. (A separate pass from [`hard_labels`], which the kernels call
+/// first: one pass for both cost blocks of hard labels, the usual ones, 4% more instructions.)
 #[inline(always)]
 pub(super) fn soft_labels<T: Element>(y: &[T]) -> bool {
-    let product = |v: T| (v * (T::ONE - v)).magnitude_bits();
     // Started from a non-zero product, which leaves the test as it is.
-    let least = y
-        .iter()
-        .fold(product(T::from_f64(0.5)), |least, &v| least.min(product(v)));
+    let least = y.iter().fold(label_product(T::from_f64(0.5)), |least, &v| {
+        least.min(label_product(v))
+    });
     least > T::Bits::default()
 }
 
