@@ -54,7 +54,6 @@ pub trait Element:
     fn poly_log1p<const FMA: bool>(self) -> Self;
     fn poly_ln<const FMA: bool>(self) -> Self;
     fn poly_ln_class<const FMA: bool>(self, positive: bool) -> Self;
-    fn poly_exp_neg_normal<const FMA: bool>(self) -> Self;
     fn poly_exp_neg_split<const FMA: bool>(self) -> (Self, Self);
     fn poly_log1p_unit<const FMA: bool>(self) -> Self;
     fn fused_mul_add(self, b: Self, c: Self) -> Self;
@@ -78,7 +77,6 @@ macro_rules! element {
         $log1p:ident,
         $ln:ident,
         $ln_class:ident,
-        $exp_neg_normal:ident,
         $exp_neg_split:ident,
         $log1p_unit:ident
     ) => {
@@ -143,10 +141,6 @@ macro_rules! element {
                 vmath::$ln_class::<FMA>(self, positive)
             }
             #[inline(always)]
-            fn poly_exp_neg_normal<const FMA: bool>(self) -> Self {
-                vmath::$exp_neg_normal::<FMA>(self)
-            }
-            #[inline(always)]
             fn poly_exp_neg_split<const FMA: bool>(self) -> (Self, Self) {
                 vmath::$exp_neg_split::<FMA>(self)
             }
@@ -169,7 +163,6 @@ element!(
     log1p_f32,
     ln_f32,
     ln_class_f32,
-    exp_neg_normal_f32,
     exp_neg_split_f32,
     log1p_unit_f32
 );
@@ -180,7 +173,6 @@ element!(
     log1p_f64,
     ln_f64,
     ln_class_f64,
-    exp_neg_normal_f64,
     exp_neg_split_f64,
     log1p_unit_f64
 );
@@ -196,18 +188,18 @@ pub trait Math: Copy + Send + Sync + 'static {
     /// `ln(p)` where `positive`, else `log1p(-p)`, for `p` in `[0, 1]`: the same bits as `ln`
     /// and `log1p` give, for the price of one.
     fn ln_class<R: Element>(p: R, positive: bool) -> R;
-    /// `exp(x)` for `x <= 0` where the result is normal in `R` (`x >= -87` for `f32`, `-708` for
-    /// `f64`) where `NORMAL_RANGE_ONLY`, else for any `x <= 0`. The kernels meet larger `|x|` only
-    /// for elements that `Formula::extreme` sends to [`Full`], whose first results are
-    /// discarded.
-    fn exp_neg_normal<R: Element>(x: R) -> R;
-    /// Whether `exp_neg_normal` is limited to normal results. The kernels keep what they compute
+    /// `exp(x)` for `x <= 0` as an unevaluated sum `hi + lo`: `hi` is the kernels' exponential,
+    /// and `lo` what its roundings lost where `R` needs more precision (`f32`, with FMA; else
+    /// `0`). Where `NORMAL_RANGE_ONLY`, only for results normal in `R` (`x >= -87` for `f32`,
+    /// `-708` for `f64`); else for any `x <= 0`. The kernels meet larger `|x|` only for elements
+    /// that `Formula::extreme` sends to [`Full`], whose first results are discarded. One
+    /// function for both halves, so that a loss computed alone (which drops `lo`) is the same
+    /// bits as one computed beside a gradient that needs `lo`.
+    fn exp_neg_split<R: Element>(x: R) -> (R, R);
+    /// Whether `exp_neg_split` is limited to normal results. The kernels keep what they compute
     /// with such an `M` only for elements that `Formula::extreme` passes, finite
     /// ones, so a formula may then leave out what only infinite inputs need.
     const NORMAL_RANGE_ONLY: bool;
-    /// `exp(x)` as an unevaluated sum `hi + lo` more precise than `R` (for `f32`, with FMA;
-    /// `lo = 0` for `f64`), on the domain of `exp_neg_normal`.
-    fn exp_neg_split<R: Element>(x: R) -> (R, R);
     /// `log1p(u)` for `u` in `[0, 1]`.
     fn log1p_unit<R: Element>(u: R) -> R;
     /// `a * b + c`, fused where the hardware has it.
@@ -223,7 +215,7 @@ pub struct Libm;
 #[derive(Clone, Copy, Debug)]
 pub struct Poly<const FMA: bool>;
 
-/// `M` with `exp_neg_normal` over the whole range: what the kernels recompute extreme blocks with.
+/// `M` with `exp_neg_split` over the whole range: what the kernels recompute extreme blocks with.
 #[derive(Clone, Copy, Debug)]
 pub struct Full<M>(std::marker::PhantomData<M>);
 
@@ -245,13 +237,10 @@ impl<M: Math> Math for Full<M> {
     fn ln_class<R: Element>(p: R, positive: bool) -> R {
         M::ln_class(p, positive)
     }
-    #[inline(always)]
-    fn exp_neg_normal<R: Element>(x: R) -> R {
-        M::exp_neg(x)
-    }
+    /// The whole range, in `f64` (what `Full` computes in), which needs no `lo`.
     #[inline(always)]
     fn exp_neg_split<R: Element>(x: R) -> (R, R) {
-        M::exp_neg_split(x)
+        (M::exp_neg(x), R::ZERO)
     }
     #[inline(always)]
     fn log1p_unit<R: Element>(u: R) -> R {
@@ -286,10 +275,6 @@ impl Math for Libm {
         }
     }
     #[inline(always)]
-    fn exp_neg_normal<R: Element>(x: R) -> R {
-        x.libm_exp()
-    }
-    #[inline(always)]
     fn exp_neg_split<R: Element>(x: R) -> (R, R) {
         (x.libm_exp(), R::ZERO)
     }
@@ -320,10 +305,6 @@ impl<const FMA: bool> Math for Poly<FMA> {
     #[inline(always)]
     fn ln_class<R: Element>(p: R, positive: bool) -> R {
         p.poly_ln_class::<FMA>(positive)
-    }
-    #[inline(always)]
-    fn exp_neg_normal<R: Element>(x: R) -> R {
-        x.poly_exp_neg_normal::<FMA>()
     }
     #[inline(always)]
     fn exp_neg_split<R: Element>(x: R) -> (R, R) {

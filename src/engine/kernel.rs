@@ -129,6 +129,7 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
     let mut sums = Scratch::<L>::new();
     let mut prepared_loss = Scratch::<L>::new();
     let mut prepared_grad = Scratch::<G>::new();
+    let mut prepared_tail = Scratch::<L>::new();
     let mut smoothing = Scratch::<T>::new();
     let out_of_range = &mut totals.out_of_range;
     let mut start = 0;
@@ -170,7 +171,7 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
         // Losses to sum, zero until written.
         let sums = sums.fill(if Mo::SUM_LOSS { m } else { 0 }, |_| L::ZERO);
         let outputs = (&mut *lb, &mut *gb, &mut *hb, &mut *sums);
-        let prepared = (&mut prepared_loss, &mut prepared_grad);
+        let prepared = (&mut prepared_loss, &mut prepared_tail, &mut prepared_grad);
         if (narrow_input_grad || hard_label_loss) && hard_labels(yb) {
             compute::<T, L, G, F, M, Mo, _, _, _, true, false>(
                 xb, yb, lanes, &params, outputs, prepared,
@@ -211,10 +212,11 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
 
 /// One block, every slice of the block's length, so that the compiler drops the bounds checks
 /// and vectorises the loops. Outputs: `(losses, gradient, hessian, losses to sum)`, each empty
-/// when not requested; `prepared` is scratch space for `Formula::prepare`'s values in `L` and
-/// `G` (computed in a loop of their own: two short chains of dependent operations instead of one
-/// long one, so that the processor overlaps more elements). `HARD_LABELS`: the caller has checked
-/// that every (smoothed) target is 0 or 1; `SOFT_LABELS`, that none is.
+/// when not requested; `prepared` is scratch space for `Formula::prepare`'s values in `L` (with
+/// their tails, where the terms use them) and `G` (computed in a loop of their own: two short
+/// chains of dependent operations instead of one long one, so that the processor overlaps more
+/// elements). `HARD_LABELS`: the caller has checked that every (smoothed) target is 0 or 1;
+/// `SOFT_LABELS`, that none is.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool, const SOFT_LABELS: bool>(
@@ -223,7 +225,11 @@ fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool, const SOFT_LAB
     (w, pw, go): (W, PW, GO),
     params: &Params,
     (loss, grad, hess, sums): (&mut [T], &mut [T], &mut [T], &mut [L]),
-    (prepared_loss, prepared_grad): (&mut Scratch<L>, &mut Scratch<G>),
+    (prepared_loss, prepared_tail, prepared_grad): (
+        &mut Scratch<L>,
+        &mut Scratch<L>,
+        &mut Scratch<G>,
+    ),
 ) where
     T: Element,
     L: Element,
@@ -242,13 +248,21 @@ fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool, const SOFT_LAB
     let shared = same_type::<L, G>();
     let loss_terms = Mo::ANY_LOSS || (shared && Mo::ANY_GRAD);
     let grad_terms = Mo::ANY_GRAD && !shared;
-    let prepared_loss: &[L] = if loss_terms {
-        prepared_loss.map(x, |v| F::prepare::<L, M>(cast(v)))
+    // The tails of `prepare` are kept where the terms use them: a narrow input gradient (computed
+    // with the loss, in one type), in a block that is not all hard labels (the compensated form).
+    let tails =
+        shared && is_narrow::<L>() && F::NARROW_INPUT_GRADIENT && Mo::INPUT_GRAD && !HARD_LABELS;
+    let (prepared_loss, prepared_tail): (&[L], &[L]) = if loss_terms && tails {
+        let (values, tails) =
+            prepared_loss.map_pair(prepared_tail, x, |v| F::prepare::<L, M>(cast(v)));
+        (&*values, &*tails)
+    } else if loss_terms {
+        (prepared_loss.map(x, |v| F::prepare::<L, M>(cast(v)).0), &[])
     } else {
-        &[]
+        (&[], &[])
     };
     let prepared_grad: &[G] = if grad_terms {
-        prepared_grad.map(x, |v| F::prepare::<G, M>(cast(v)))
+        prepared_grad.map(x, |v| F::prepare::<G, M>(cast(v)).0)
     } else {
         &[]
     };
@@ -262,7 +276,10 @@ fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool, const SOFT_LAB
                 cast(y[i]),
                 w.at(i),
                 pw.at(i),
-                prepared_loss[i],
+                (
+                    prepared_loss[i],
+                    if tails { prepared_tail[i] } else { L::ZERO },
+                ),
             )
         } else {
             Terms::default()
@@ -275,7 +292,7 @@ fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool, const SOFT_LAB
                 cast(y[i]),
                 w.at(i),
                 pw.at(i),
-                prepared_grad[i],
+                (prepared_grad[i], G::ZERO),
             )
         } else {
             Terms::default()
@@ -324,7 +341,7 @@ fn recompute_extremes<T, L, F, M, Mo, W, PW, GO>(
     let mut wide = [[T::ZERO; BLOCK]; 3];
     let [wide_loss, wide_grad, wide_hess] = &mut wide;
     let mut wide_block_sums = [0.0f64; BLOCK];
-    let (mut prepared_loss, mut prepared_grad) = (Scratch::new(), Scratch::new());
+    let mut prepared = (Scratch::new(), Scratch::new(), Scratch::new());
     compute::<T, f64, f64, F, Full<M>, Mo, W, PW, GO, false, false>(
         x,
         y,
@@ -336,7 +353,7 @@ fn recompute_extremes<T, L, F, M, Mo, W, PW, GO>(
             &mut wide_hess[..hess.len()],
             &mut wide_block_sums[..sums.len()],
         ),
-        (&mut prepared_loss, &mut prepared_grad),
+        (&mut prepared.0, &mut prepared.1, &mut prepared.2),
     );
     for i in 0..m {
         let far = F::extreme::<L, T>(x[i], y[i]);

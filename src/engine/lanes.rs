@@ -172,6 +172,31 @@ impl<T: Copy> Scratch<T> {
         unsafe { std::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<T>(), from.len()) }
     }
 
+    /// [`Scratch::map`] for a function of two results, the first written here, the second to
+    /// `other`.
+    #[inline(always)]
+    pub(super) fn map_pair<'a, S: Copy>(
+        &'a mut self,
+        other: &'a mut Scratch<T>,
+        from: &[S],
+        mut f: impl FnMut(S) -> (T, T),
+    ) -> (&'a mut [T], &'a mut [T]) {
+        let m = from.len();
+        let (firsts, seconds) = (&mut self.0[..m], &mut other.0[..m]);
+        for ((first, second), &v) in firsts.iter_mut().zip(seconds.iter_mut()).zip(from) {
+            let (a, b) = f(v);
+            first.write(a);
+            second.write(b);
+        }
+        // SAFETY: the first `m` elements of both were just written.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(firsts.as_mut_ptr().cast::<T>(), m),
+                std::slice::from_raw_parts_mut(seconds.as_mut_ptr().cast::<T>(), m),
+            )
+        }
+    }
+
     /// Writes `f(i)` to the first `m` elements and returns them.
     #[inline(always)]
     pub(super) fn fill(&mut self, m: usize, mut f: impl FnMut(usize) -> T) -> &mut [T] {

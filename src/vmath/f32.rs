@@ -145,37 +145,6 @@ const L1P_UNIT_F32: [f32; 9] = [
     -0.003_676_900_4,
 ];
 
-/// `exp(r) = 1 + r + r^2 (N0 + N1 r + ... + N4 r^4)` on `|r| <= 1.0001 ln2 / 2`: relative error
-/// `2^-28.2` (reweighted least squares, each coefficient rounded to `f32` in turn). One degree
-/// less than [`exp_neg_f32`]'s, which keeps the error of its compensated sum below the rounding.
-const E_NORMAL_F32: [f32; 5] = [
-    0.499_999_94,
-    0.166_665_21,
-    0.041_668_262,
-    0.008_368_671,
-    0.001_382_104,
-];
-
-/// `exp(x)` for `x` in `[-87, 0]`, where the result is a normal `f32`, within 1 ulp of the rounded
-/// result (1.02 ulp of the exact one): the reduction of [`exp_neg_f32`], a degree-6 polynomial,
-/// and `1 + q` rounded once (no compensated sum: this is the loss kernels' exponential, where a
-/// few operations per element count), scaled by `2^k` in one multiply. No clamping and no
-/// special values: outside that range the result is unspecified (but computing it is harmless).
-/// The kernels use it where [`crate::formulas::Formula::extreme`] has sent larger `|x|` to
-/// `f64`.
-#[inline(always)]
-pub fn exp_neg_normal_f32<const FMA: bool>(x: f32) -> f32 {
-    let kh = mla32::<FMA>(x, std::f32::consts::LOG2_E, SHIFT_F32);
-    let kf = kh - SHIFT_F32;
-    let r = mla32::<FMA>(kf, -EXP_LN2_LO_F32, mla32::<FMA>(kf, -EXP_LN2_HI_F32, x));
-    let r2 = r * r;
-    let c = &E_NORMAL_F32;
-    let p01 = mla32::<FMA>(c[1], r, c[0]);
-    let p23 = mla32::<FMA>(c[3], r, c[2]);
-    let p = mla32::<FMA>(r2, mla32::<FMA>(r2, c[4], p23), p01);
-    (1.0 + mla32::<FMA>(r2, p, r)) * pow2_f32(kh)
-}
-
 /// `2^k` from `kh = SHIFT_F32 + k` (`-126 <= k <= 127`): the low mantissa bits of `kh` are `k`.
 #[inline(always)]
 fn pow2_f32(kh: f32) -> f32 {
@@ -197,50 +166,57 @@ const E_SPLIT_F32: [f32; 5] = [
     0.000_198_478_7,
 ];
 
-/// `exp(x)` for `x` in `[-87, 0]` as an unevaluated sum `hi + lo` (`|lo| <= ulp(hi) / 2`) with a
-/// relative error below `2^-29.5` (measured, every `f32` in `[-70, 0]`; `lo` turns subnormal
-/// below that, its absolute error staying below `2^-149`): `hi` is `exp(x)` within 1 ulp, `lo`
-/// what rounding it lost, for arithmetic that needs `exp` to more than `f32` precision (the
-/// input gradient, whose two terms cancel). Needs `FMA` for its exact products; without it `lo`
-/// is only roughly right. Unspecified outside `[-87, 0]`, like [`exp_neg_normal_f32`].
+/// `exp(x)` for `x` in `[-87, 0]`, where the result is a normal `f32`, as `(hi, lo)`: `hi` is
+/// `exp(x)` within 1 ulp of the rounded result (the kernels' exponential, [`exp_neg_normal_f32`]),
+/// and `lo` (`|lo| <= ulp(hi)`) what its roundings lost, so that `hi + lo` is `exp(x)` to a
+/// relative `2^-30.1` (measured on every 29th `f32` of `[-70, 0]`, the test's sample; below that
+/// `lo` turns subnormal, its absolute error staying below `2^-149`), for arithmetic that needs more than `f32` precision
+/// (the input gradient of soft labels, whose two terms cancel). No clamping and no special
+/// values: outside `[-87, 0]` the result is unspecified (but computing it is harmless); the
+/// kernels use it where [`crate::formulas::Formula::extreme`] has sent larger `|x|` to `f64`.
 ///
-/// Every rounding error of the evaluation above `2^-31` is kept: `r = x - k ln2` as
-/// `r + r_err`, `r^2` and `r^3` with their exact product errors, and `1 + r + r^2/2 + cubic`
-/// summed with Fast2Sum; what remains is the rounding of the polynomial itself.
+/// `hi`: `k` and `r = x - k ln2` as in [`exp_neg_f32`] (`r` rounded once, by an FMA),
+/// `q = r + r^2 (1/2 + r P(r))` in two FMAs and `1 + q` rounded once, scaled by `2^k` in one
+/// multiply. `lo` costs a dozen operations more, and a caller that only keeps `hi` does not
+/// compute them: each rounding of that evaluation is recovered exactly (Sterbenz's lemma for the
+/// differences `r_hi - r`, `1/2 - (1/2 + r P)`, `r - q` and `s - 1`, whose operands lie within a
+/// factor 2 of each other; an FMA residual for the product `r^2`), what is left being the
+/// polynomial's own error and roundings of `2^-31` and below. Needs `FMA` for those residuals;
+/// without it `lo` is only roughly right.
 #[inline(always)]
 pub fn exp_neg_split_f32<const FMA: bool>(x: f32) -> (f32, f32) {
     let kh = mla32::<FMA>(x, std::f32::consts::LOG2_E, SHIFT_F32);
     let kf = kh - SHIFT_F32;
+    // r = x - k ln2, rounded once; r_err its rounding error (r_hi - r is exact).
     let r_hi = mla32::<FMA>(kf, -EXP_LN2_HI_F32, x);
-    let r_lo = kf * -EXP_LN2_LO_F32;
-    let r = r_hi + r_lo;
-    let r_err = (r_hi - r) + r_lo; // r_hi + r_lo = r + r_err exactly (Fast2Sum)
+    let r = mla32::<FMA>(kf, -EXP_LN2_LO_F32, r_hi);
+    let r_err = mla32::<FMA>(kf, -EXP_LN2_LO_F32, r_hi - r);
     let r2 = r * r;
-    let r2_err = mla32::<FMA>(r, r, -r2);
-    let p12 = mla32::<FMA>(E_SPLIT_F32[1], r, E_SPLIT_F32[0]);
-    let p34 = mla32::<FMA>(E_SPLIT_F32[3], r, E_SPLIT_F32[2]);
-    let p = mla32::<FMA>(r2, mla32::<FMA>(r2, E_SPLIT_F32[4], p34), p12);
-    let r3 = r2 * r;
-    let r3_err = mla32::<FMA>(r2, r, -r3);
-    let cubic = r3 * p;
-    let cubic_err = mla32::<FMA>(r3, p, -cubic);
-    // 1 + r_hi, + r^2/2, + cubic: each time the larger operand first, so the errors are exact.
-    let a = 1.0 + r_hi;
-    let a_err = (1.0 - a) + r_hi;
-    let h = 0.5 * r2;
-    let b = a + h;
-    let b_err = (a - b) + h;
-    let c = b + cubic;
-    let c_err = (b - c) + cubic;
-    // The small rest: r_lo (the linear term's second part), the derivative of r^2/2 + r^3/6 times
-    // r_err, and the product errors.
-    let small = mla32::<FMA>(r + h, r_err, r_lo)
-        + mla32::<FMA>(r3_err, p, mla32::<FMA>(0.5, r2_err, cubic_err));
-    let tail = (a_err + b_err) + (c_err + small);
-    let hi = c + tail;
-    let lo = tail - (hi - c);
+    let c = &E_SPLIT_F32;
+    let p12 = mla32::<FMA>(c[1], r, c[0]);
+    let p34 = mla32::<FMA>(c[3], r, c[2]);
+    let p = mla32::<FMA>(r2, mla32::<FMA>(r2, c[4], p34), p12);
+    // q = expm1(r) = r + r^2 (1/2 + r P), then s = 1 + q.
+    let half = mla32::<FMA>(r, p, 0.5);
+    let q = mla32::<FMA>(r2, half, r);
+    let s = 1.0 + q;
     let scale = pow2_f32(kh);
-    (hi * scale, lo * scale)
+    // The roundings of `1/2 + r P`, q and s, and of the product r^2 (as it enters), then that of
+    // r, which scales the whole: exp(r + r_err) = exp(r) (1 + r_err).
+    let half_err = mla32::<FMA>(r, p, 0.5 - half);
+    let q_err = mla32::<FMA>(r2, half, r - q);
+    let s_err = q - (s - 1.0);
+    let r2_err = mla32::<FMA>(r, r, -r2);
+    let small = mla32::<FMA>(r2_err, half, mla32::<FMA>(r2, half_err, q_err));
+    let lo = mla32::<FMA>(s, r_err, s_err + small);
+    (s * scale, lo * scale)
+}
+
+/// `exp(x)` for `x` in `[-87, 0]` within 1 ulp of the rounded result: the `hi` of
+/// [`exp_neg_split_f32`], whose `lo` the compiler then drops.
+#[inline(always)]
+pub fn exp_neg_normal_f32<const FMA: bool>(x: f32) -> f32 {
+    exp_neg_split_f32::<FMA>(x).0
 }
 
 /// `log1p(u)` for `u` in `[0, 1]` within 1 ulp of the correctly rounded result (at most 1.34 ulp

@@ -168,11 +168,11 @@ pub fn ln_f64<const FMA: bool>(p: f64) -> f64 {
 }
 
 /// `exp(x)` as `(hi, lo)` like [`exp_neg_split_f32`], for code generic over the type: `f64`
-/// arithmetic needs no more than `f64` precision here, so `lo` is 0 and `hi` is [`exp_neg_f64`]
-/// (any `x`).
+/// arithmetic needs no more than `f64` precision here, so `lo` is 0 and `hi` is
+/// [`exp_neg_normal_f64`] (on its domain).
 #[inline(always)]
 pub fn exp_neg_split_f64<const FMA: bool>(x: f64) -> (f64, f64) {
-    (exp_neg_f64::<FMA>(x), 0.0)
+    (exp_neg_normal_f64::<FMA>(x), 0.0)
 }
 
 /// See [`L1P_UNIT_F32`]: `Q` on `[0, 1/9]` to relative error `9e-17` (`5e-18` of the result).

@@ -170,7 +170,8 @@ fn exp_neg_normal_f32_sweep() {
     }
 }
 
-/// `hi + lo` is `exp(x)` to `2^-29` relative, `lo` within half an ulp of `hi` (with FMA).
+/// `hi + lo` is `exp(x)` to `2^-29.5` relative (`2^-30.1` measured), `lo` within an ulp of `hi`
+/// (with FMA).
 #[test]
 fn exp_neg_split_f32_precision() {
     let mut worst = (0.0f64, 0.0f32);
@@ -181,15 +182,12 @@ fn exp_neg_split_f32_precision() {
         if rel > worst.0 {
             worst = (rel, x);
         }
-        let half_ulp = f64::from(hi) * f64::from(f32::EPSILON) / 2.0;
-        assert!(
-            f64::from(lo).abs() <= half_ulp * 1.0001,
-            "x = {x:e}: lo = {lo:e}"
-        );
+        let ulp = f64::from(hi) * f64::from(f32::EPSILON);
+        assert!(f64::from(lo).abs() <= ulp, "x = {x:e}: lo = {lo:e}");
     }
     let (rel, x) = worst;
     assert!(
-        rel < 2f64.powi(-29),
+        rel < 2f64.powf(-29.5),
         "exp_neg_split_f32({x:e}): relative error {rel:e}"
     );
 }
