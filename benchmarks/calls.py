@@ -7,7 +7,8 @@ Each round runs every case once in each interpreter (in a fresh subprocess, alte
 first); a case's figure is the median over rounds of its per-round median. The cases are the ones
 the redesign was held to: end-to-end small calls in every argument form (n = 64), calls of two
 and of about six chunks (2^15 and 1e5 elements: the calling thread and the pool share them) and
-the large calls (n = 1e7), with `out=` beside fresh outputs. Uses only arguments every build has.
+the large calls (n = 1e7), with `out=` beside fresh outputs, and soft labels (uniform in [0, 1]).
+Uses only arguments every build has.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def cases(n_small: int, n_large: int) -> dict:
         y = (rng.uniform(size=n) < 0.5).astype(dtype)
         return x, y
 
+    def soft(n: int) -> np.ndarray:
+        return rng.uniform(size=n).astype(np.float32)
+
     xs, ys = data(n_small, np.float32)
     pw_list = [1.5] * n_small
     w64 = np.linspace(0.5, 2, n_small)
@@ -55,6 +59,9 @@ def cases(n_small: int, n_large: int) -> dict:
         out[f"{label} f32 value_and_grad"] = lambda xm=xm, ym=ym: (
             fb.binary_cross_entropy_with_logits_value_and_grad(xm, ym)
         )
+    xm, sm = data(100_000, np.float32)[0], soft(100_000)
+    out["1e5 f32 soft value_and_grad"] = lambda: fb.binary_cross_entropy_with_logits_value_and_grad(xm, sm)
+    out["1e5 f32 soft grad_hess"] = lambda: fb.binary_cross_entropy_with_logits_grad_hess(xm, sm)
 
     xl, yl = data(n_large, np.float32)
     xd, yd = data(n_large, np.float64)
@@ -68,6 +75,8 @@ def cases(n_small: int, n_large: int) -> dict:
     out["1e7 f32 value_and_grad, fresh"] = lambda: vg(xl, yl)
     out["1e7 f32 value_and_grad, out="] = lambda: vg(xl, yl, out=(None, grad_out))
     out["1e7 f32 grad_hess"] = lambda: fb.binary_cross_entropy_with_logits_grad_hess(xl, yl)
+    sl = soft(n_large)
+    out["1e7 f32 soft value_and_grad"] = lambda: vg(xl, sl)
     out["1e7 f32 probabilities mean"] = lambda: fb.binary_cross_entropy(pl, yl)
     out["1e7 f32 pos_weight per class"] = lambda: f(x8, y8, pos_weight=pw8)
     out["1e7 f64 mean loss"] = lambda: f(xd, yd)

@@ -279,7 +279,7 @@ fn sigmoid_pair_narrow<R: Element, M: Math>(e: R) -> (R, R) {
 /// (Fast2Sum, FMA product error), the product with `e` likewise, and the difference whose operands
 /// are within a factor 2 is exact (Sterbenz); what is left of the rounding goes into a tail,
 /// and the division by `1 + e` (itself kept as a pair) is corrected by its FMA residual. The
-/// error is then that of `e` (below `2^-29.5` relative, [`crate::vmath::exp_neg_split_f32`]), in
+/// error is then that of `e` (below `2^-27.5` relative, [`crate::vmath::exp_neg_split_f32`]), in
 /// units of the larger term, instead of several `f32` ulps of it.
 ///
 /// Needs `M` with FMA (exact products) and `|x| <= 87`; the engine computes narrow input gradients
