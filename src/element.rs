@@ -53,7 +53,7 @@ pub trait Element:
     fn poly_exp_neg<const FMA: bool>(self) -> Self;
     fn poly_log1p<const FMA: bool>(self) -> Self;
     fn poly_ln<const FMA: bool>(self) -> Self;
-    fn poly_ln_class<const FMA: bool>(self, positive: bool) -> Self;
+    fn poly_ln_class_unit<const FMA: bool>(self, positive: bool) -> Self;
     fn poly_exp_neg_split<const FMA: bool>(self) -> (Self, Self);
     fn poly_log1p_unit<const FMA: bool>(self) -> Self;
     fn fused_mul_add(self, b: Self, c: Self) -> Self;
@@ -76,7 +76,7 @@ macro_rules! element {
         $exp_neg:ident,
         $log1p:ident,
         $ln:ident,
-        $ln_class:ident,
+        $ln_class_unit:ident,
         $exp_neg_split:ident,
         $log1p_unit:ident
     ) => {
@@ -137,8 +137,8 @@ macro_rules! element {
                 vmath::$ln::<FMA>(self)
             }
             #[inline(always)]
-            fn poly_ln_class<const FMA: bool>(self, positive: bool) -> Self {
-                vmath::$ln_class::<FMA>(self, positive)
+            fn poly_ln_class_unit<const FMA: bool>(self, positive: bool) -> Self {
+                vmath::$ln_class_unit::<FMA>(self, positive)
             }
             #[inline(always)]
             fn poly_exp_neg_split<const FMA: bool>(self) -> (Self, Self) {
@@ -162,7 +162,7 @@ element!(
     exp_neg_f32,
     log1p_f32,
     ln_f32,
-    ln_class_f32,
+    ln_class_unit_f32,
     exp_neg_split_f32,
     log1p_unit_f32
 );
@@ -172,7 +172,7 @@ element!(
     exp_neg_f64,
     log1p_f64,
     ln_f64,
-    ln_class_f64,
+    ln_class_unit_f64,
     exp_neg_split_f64,
     log1p_unit_f64
 );
@@ -186,8 +186,10 @@ pub trait Math: Copy + Send + Sync + 'static {
     /// `ln(p)` for `p` in `[0, 1]`.
     fn ln<R: Element>(p: R) -> R;
     /// `ln(p)` where `positive`, else `log1p(-p)`, for `p` in `[0, 1]`: the same bits as `ln`
-    /// and `log1p` give, for the price of one.
-    fn ln_class<R: Element>(p: R, positive: bool) -> R;
+    /// and `log1p` give, for the price of one, except that where the logarithm's argument is
+    /// zero the result may be any value below -100 instead of `-inf` (for a loss that clamps
+    /// there; `vmath::ln_class_unit_f32`).
+    fn ln_class_unit<R: Element>(p: R, positive: bool) -> R;
     /// `exp(x)` for `x <= 0` as an unevaluated sum `hi + lo`: `hi` is the kernels' exponential,
     /// and `lo` what its roundings lost where `R` needs more precision (`f32`, with FMA; else
     /// `0`). Where `NORMAL_RANGE_ONLY`, only for results normal in `R` (`x >= -87` for `f32`,
@@ -234,8 +236,8 @@ impl<M: Math> Math for Full<M> {
         M::ln(p)
     }
     #[inline(always)]
-    fn ln_class<R: Element>(p: R, positive: bool) -> R {
-        M::ln_class(p, positive)
+    fn ln_class_unit<R: Element>(p: R, positive: bool) -> R {
+        M::ln_class_unit(p, positive)
     }
     /// The whole range, in `f64` (what `Full` computes in), which needs no `lo`.
     #[inline(always)]
@@ -267,7 +269,7 @@ impl Math for Libm {
         p.libm_ln()
     }
     #[inline(always)]
-    fn ln_class<R: Element>(p: R, positive: bool) -> R {
+    fn ln_class_unit<R: Element>(p: R, positive: bool) -> R {
         if positive {
             p.libm_ln()
         } else {
@@ -303,8 +305,8 @@ impl<const FMA: bool> Math for Poly<FMA> {
         p.poly_ln::<FMA>()
     }
     #[inline(always)]
-    fn ln_class<R: Element>(p: R, positive: bool) -> R {
-        p.poly_ln_class::<FMA>(positive)
+    fn ln_class_unit<R: Element>(p: R, positive: bool) -> R {
+        p.poly_ln_class_unit::<FMA>(positive)
     }
     #[inline(always)]
     fn exp_neg_split<R: Element>(x: R) -> (R, R) {

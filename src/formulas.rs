@@ -363,8 +363,9 @@ impl Formula for OnProbabilities {
         let loss = if HARD_LABELS {
             // y = 1: `-ln p`; y = 0: `-log1p(-p)`, one logarithm. The same bits as the general
             // form, whose other term is a signed zero that leaves the difference as it is
-            // (the clamp keeps it finite).
-            w * -M::ln_class(p, y == one).max(clamp)
+            // (the clamp keeps it finite, and takes the value below -100 that `ln_class_unit`
+            // gives a zero argument to -100, as it does the general form's -inf).
+            w * -M::ln_class_unit(p, y == one).max(clamp)
         } else {
             w * ((y - one) * log_q.max(clamp) - y * log_p.max(clamp))
         };

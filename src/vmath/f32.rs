@@ -100,6 +100,22 @@ pub fn log1p_f32<const FMA: bool>(u: f32) -> f32 {
 /// its own class's probability) evaluates the common core once, on the argument each reduces.
 #[inline(always)]
 pub fn ln_class_f32<const FMA: bool>(p: f32, positive: bool) -> f32 {
+    ln_class_core_f32::<FMA, false>(p, positive)
+}
+
+/// [`ln_class_f32`] for `p` in `[0, 1]`, what a probability is, with the results a loss clamped
+/// below at -100 needs: the same bits where the logarithm's argument (`p`, or `1 - p`) is not
+/// zero, and a finite value below -100 (-104.7) where it is, instead of `-inf`. Outside `[0, 1]`
+/// the result is unspecified. This leaves out the tests of special values that `[0, 1]` cannot
+/// hold (negative, infinite, NaN): a sixth of a probability loss's operations.
+#[inline(always)]
+pub fn ln_class_unit_f32<const FMA: bool>(p: f32, positive: bool) -> f32 {
+    ln_class_core_f32::<FMA, true>(p, positive)
+}
+
+/// The two above: `UNIT` for `p` in `[0, 1]`.
+#[inline(always)]
+fn ln_class_core_f32<const FMA: bool, const UNIT: bool>(p: f32, positive: bool) -> f32 {
     const TWO_24: f32 = 16_777_216.0;
     let u = -p;
     let m = 1.0 + u;
@@ -107,15 +123,26 @@ pub fn ln_class_f32<const FMA: bool>(p: f32, positive: bool) -> f32 {
     // then exact (Sterbenz's lemma for m in [1/2, 2]; m = 1 + u exactly below 1/2; above 2, m - 1
     // needs no more bits than m), and beyond that too small to matter.
     let c = u - (m - 1.0);
-    let tiny = positive & (p < f32::MIN_POSITIVE);
-    let x = if tiny { p * TWO_24 } else { p }; // ln: subnormals scaled to normal
-    let x = if positive { x } else { m };
+    let x = if positive { p } else { m };
+    // ln: subnormals scaled to normal. For `UNIT`, a zero argument too (of log1p, `m = 0`, the
+    // only `m` below 2^-24), which then reduces to 2^-151 and a logarithm below -100.
+    let tiny = if UNIT {
+        x < f32::MIN_POSITIVE
+    } else {
+        positive & (p < f32::MIN_POSITIVE)
+    };
+    let x = if tiny { x * TWO_24 } else { x };
     let (g, kf) = log_reduce_f32(x);
     let kf = if tiny { kf - 24.0 } else { kf };
     let s = g / (2.0 + g);
-    let cm = if positive { 0.0 } else { c / m };
+    // (c / m is NaN for m = 0, which only `UNIT` reaches here.)
+    let cm = if positive | (UNIT & tiny) { 0.0 } else { c / m };
     let r = log_core_f32::<FMA>(g, s, s * s, kf, cm);
-    let r = log_specials_f32(if positive { p } else { m }, r);
+    let r = if UNIT {
+        r
+    } else {
+        log_specials_f32(if positive { p } else { m }, r)
+    };
     if !positive & (u == 0.0) {
         u
     } else {

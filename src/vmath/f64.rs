@@ -141,19 +141,40 @@ pub fn log1p_f64<const FMA: bool>(u: f64) -> f64 {
 /// (see [`super::ln_class_f32`]; `c` is the rounding error of `1 + u`, `tiny` scales subnormals).
 #[inline(always)]
 pub fn ln_class_f64<const FMA: bool>(p: f64, positive: bool) -> f64 {
+    ln_class_core_f64::<FMA, false>(p, positive)
+}
+
+/// [`ln_class_f64`] for `p` in `[0, 1]` (see [`super::ln_class_unit_f32`]): a zero argument
+/// gives -746.5.
+#[inline(always)]
+pub fn ln_class_unit_f64<const FMA: bool>(p: f64, positive: bool) -> f64 {
+    ln_class_core_f64::<FMA, true>(p, positive)
+}
+
+/// The two above (see [`super::ln_class_unit_f32`]'s core).
+#[inline(always)]
+fn ln_class_core_f64<const FMA: bool, const UNIT: bool>(p: f64, positive: bool) -> f64 {
     const TWO_54: f64 = 18_014_398_509_481_984.0;
     let u = -p;
     let m = 1.0 + u;
     let c = u - (m - 1.0);
-    let tiny = positive & (p < f64::MIN_POSITIVE);
-    let x = if tiny { p * TWO_54 } else { p };
-    let x = if positive { x } else { m };
+    let x = if positive { p } else { m };
+    let tiny = if UNIT {
+        x < f64::MIN_POSITIVE
+    } else {
+        positive & (p < f64::MIN_POSITIVE)
+    };
+    let x = if tiny { x * TWO_54 } else { x };
     let (g, kf) = log_reduce_f64(x);
     let kf = if tiny { kf - 54.0 } else { kf };
     let s = g / (2.0 + g);
-    let cm = if positive { 0.0 } else { c / m };
+    let cm = if positive | (UNIT & tiny) { 0.0 } else { c / m };
     let r = log_core_f64::<FMA>(g, s, s * s, kf, cm);
-    let r = log_specials_f64(if positive { p } else { m }, r);
+    let r = if UNIT {
+        r
+    } else {
+        log_specials_f64(if positive { p } else { m }, r)
+    };
     if !positive & (u == 0.0) {
         u
     } else {

@@ -682,3 +682,42 @@ fn vectorised_matches_scalar() {
         assert_eq!(o.to_bits(), want.to_bits(), "x = {x:e}");
     }
 }
+
+/// `ln_class_unit` is `ln_class` on `[0, 1]` where the logarithm's argument is not zero, bit for
+/// bit, and below -100 where it is (`p = 0` for `ln`, `p = 1` for `log1p(-p)`), with and without
+/// FMA: a loss clamped at -100 gets the same bits from either.
+#[test]
+fn ln_class_unit_is_ln_class_on_the_unit_interval() {
+    macro_rules! check {
+        ($ps:expr, $full:ident, $unit:ident, $fma:literal) => {
+            for p in $ps {
+                for positive in [true, false] {
+                    let want = $full::<$fma>(p, positive);
+                    let got = $unit::<$fma>(p, positive);
+                    let argument_zero = if positive { p == 0.0 } else { p == 1.0 };
+                    let what = concat!(stringify!($unit), "::<", stringify!($fma), ">");
+                    if argument_zero {
+                        assert!(got < -100.0, "{what}({p:e}, {positive}) = {got:e}");
+                    } else {
+                        assert_eq!(got.to_bits(), want.to_bits(), "{what}({p:e}, {positive})");
+                    }
+                }
+            }
+        };
+    }
+    // Every 31st f32 in [0, 1] (subnormals, tiny, next to 1), and 0 and 1.
+    let p32 = || f32s(0.0, 1.0, 31, false).chain([0.0, 1.0]);
+    check!(p32(), ln_class_f32, ln_class_unit_f32, false);
+    check!(p32(), ln_class_f32, ln_class_unit_f32, true);
+    let p64 = f64s(0.0, 1.0, 0.0, 1.0, 100_000, false);
+    let edges = [
+        0.0,
+        1.0,
+        f64::from_bits(1),
+        f64::MIN_POSITIVE,
+        1.0 - f64::EPSILON / 2.0,
+    ];
+    let p64 = || p64.iter().copied().chain(edges);
+    check!(p64(), ln_class_f64, ln_class_unit_f64, false);
+    check!(p64(), ln_class_f64, ln_class_unit_f64, true);
+}
