@@ -60,6 +60,8 @@ def cases(n_small: int, n_large: int) -> dict:
             fb.binary_cross_entropy_with_logits_value_and_grad(xm, ym)
         )
     xm, sm = data(100_000, np.float32)[0], soft(100_000)
+    pm, ym = (1 / (1 + np.exp(-xm))).astype(np.float32), data(100_000, np.float32)[1]
+    out["1e5 f32 probabilities mean"] = lambda: fb.binary_cross_entropy(pm, ym)
     out["1e5 f32 soft value_and_grad"] = lambda: fb.binary_cross_entropy_with_logits_value_and_grad(xm, sm)
     out["1e5 f32 soft grad_hess"] = lambda: fb.binary_cross_entropy_with_logits_grad_hess(xm, sm)
 
@@ -81,6 +83,8 @@ def cases(n_small: int, n_large: int) -> dict:
     out["1e7 f32 pos_weight per class"] = lambda: f(x8, y8, pos_weight=pw8)
     out["1e7 f64 mean loss"] = lambda: f(xd, yd)
     out["1e7 f64 value_and_grad"] = lambda: vg(xd, yd)
+    pd = 1 / (1 + np.exp(-xd))
+    out["1e7 f64 probabilities mean"] = lambda: fb.binary_cross_entropy(pd, yd)
     del loss_out
     return out
 
