@@ -20,6 +20,8 @@
 //!   bits), `g = f - 1` (exact), `s = g / (2 + g)` and fdlibm's `log(1 + g) = g - g^2/2 +
 //!   s (g^2/2 + R(s^2))` with fdlibm's minimax `R` (public coefficients `Lg1..Lg4` / `Lg1..Lg7`).
 //!   `log1p` adds the rounding error of `1 + u`, `c = (1 + u) - m` (exact), as `c / m`.
+//!   `ln_class` is either, on the argument it reduces; `ln_class_unit`, the same for `p` in
+//!   `[0, 1]` without the special-value tests, for the probability loss (which clamps at -100).
 //!
 //! - `log1p_unit` (the kernels' `log1p(exp(-|x|))`, argument in `[0, 1]`): for `f32`,
 //!   `u + u^2 C(u)` with `C` of degree 8 (no division at all); for `f64`, `2 atanh(s)` with
