@@ -56,6 +56,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+# OpenBLAS's threads spin in a NumPy process even where nothing calls BLAS (10-19% of the CPU
+# samples in a fastbce profile here): on a small machine, time taken from fastbce's threads and
+# every threaded peer's alike. Nothing timed here uses BLAS; a value the caller set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import fastbce
 import numpy as np
 import peers
@@ -614,7 +619,7 @@ def legend(config: Config) -> str:
         f"p = sigmoid(x); seed {config.seed}",
         f"times: median of {config.repeat} interleaved runs, each at least "
         f"{format_seconds(config.min_time)} of repeated calls; {threads} thread(s) for fastbce, the "
-        "threaded peers and the roofline",
+        f"threaded peers and the roofline; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}",
         "(x): this time / fastbce's, so above 1 fastbce is faster; M/s: million elements per second",
         "roofline: reading the operands once and writing the row's outputs (preallocated), the same "
         "threads, no arithmetic (NumPy, a contiguous part per thread): the bound at large sizes",
@@ -746,9 +751,9 @@ def write_plot(path: Path, machine: dict[str, Any], config: Config, results: lis
             handles.values(), handles.keys(), loc="lower center", ncol=per_line, fontsize=8, frameon=False
         )
         bottom = 0.28 * lines / fig.get_figheight()
-    threads = ", ".join(map(str, config.threads))
+    thread_counts = ", ".join(map(str, config.threads))
     fig.suptitle(
-        f"fastbce {machine['fastbce']} against NumPy {machine['numpy']} and the peers, {threads} "
+        f"fastbce {machine['fastbce']} against NumPy {machine['numpy']} and the peers, {thread_counts} "
         f"thread(s): {machine['processor']}, {machine['cpu_count']} CPUs (roofline: streaming the "
         "row's bytes)",
         fontsize=9,
