@@ -358,17 +358,20 @@ impl Formula for OnProbabilities {
     ) -> Terms<R> {
         let one = R::ONE;
         let clamp = R::from_f64(LOG_CLAMP);
-        let log_p = M::ln(p);
-        let log_q = M::log1p(-p);
+        // The loss's logarithms are clamped at -100, so they need not be -inf at zero
+        // (`ln_class_unit`); the target gradient's are not.
         let loss = if HARD_LABELS {
             // y = 1: `-ln p`; y = 0: `-log1p(-p)`, one logarithm. The same bits as the general
             // form, whose other term is a signed zero that leaves the difference as it is
-            // (the clamp keeps it finite, and takes the value below -100 that `ln_class_unit`
-            // gives a zero argument to -100, as it does the general form's -inf).
+            // (the clamp keeps it finite).
             w * -M::ln_class_unit(p, y == one).max(clamp)
         } else {
-            w * ((y - one) * log_q.max(clamp) - y * log_p.max(clamp))
+            let log_p = M::ln_class_unit(p, true).max(clamp);
+            let log_q = M::ln_class_unit(p, false).max(clamp);
+            w * ((y - one) * log_q - y * log_p)
         };
+        let log_p = M::ln(p);
+        let log_q = M::log1p(-p);
         let d_input = w * (p - y) / (p * (one - p)).max(R::from_f64(PROBABILITY_GRAD_EPS));
         let d_target = w * (log_q - log_p);
         // The second derivative of the unclamped loss: y / p^2 + (1 - y) / (1 - p)^2.
