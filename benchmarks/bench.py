@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-# OpenBLAS's threads spin in a NumPy process even where nothing calls BLAS (10-19% of the CPU
+# OpenBLAS's threads spin in a NumPy process even where nothing calls BLAS (3-19% of the CPU
 # samples in a fastbce profile here): on a small machine, time taken from fastbce's threads and
 # every threaded peer's alike. Nothing timed here uses BLAS; a value the caller set is kept.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
