@@ -78,6 +78,13 @@ const fn same_type<A: Element, B: Element>() -> bool {
     std::mem::size_of::<A>() == std::mem::size_of::<B>()
 }
 
+/// Whether the call's input gradient is computed in a narrow `G` by the formula's narrow forms:
+/// directly for hard labels, compensated (with `prepare`'s tail) for the others.
+#[inline(always)]
+fn narrow_input_gradient<G: Element, F: Formula, Mo: Mode>() -> bool {
+    is_narrow::<G>() && Mo::INPUT_GRAD && F::NARROW_INPUT_GRADIENT
+}
+
 /// The kernel: storage type `T`, losses computed in `L`, derivatives in `G`, elementary functions
 /// from `M`, outputs as `Mo` says, operands of the kinds `W`, `PW`, `GO`.
 ///
@@ -120,7 +127,7 @@ pub(super) fn kernel<T, L, G, F, M, Mo, W, PW, GO>(
     let y = &y[..n];
     // An input gradient computed narrow: blocks whose targets are all 0 or 1 skip the
     // compensated form that soft labels need (`Formula::terms`' HARD_LABELS).
-    let narrow_input_grad = is_narrow::<G>() && Mo::INPUT_GRAD && F::NARROW_INPUT_GRADIENT;
+    let narrow_input_grad = narrow_input_gradient::<G, F, Mo>();
     // Blocks of hard labels that take one logarithm for the loss where the formula has two.
     let hard_label_loss = F::HARD_LABEL_LOSS && Mo::ANY_LOSS && !Mo::TARGET_GRAD;
     // Whether an element may need the whole-range recomputation.
@@ -250,8 +257,7 @@ fn compute<T, L, G, F, M, Mo, W, PW, GO, const HARD_LABELS: bool, const SOFT_LAB
     let grad_terms = Mo::ANY_GRAD && !shared;
     // The tails of `prepare` are kept where the terms use them: a narrow input gradient (computed
     // with the loss, in one type), in a block that is not all hard labels (the compensated form).
-    let tails =
-        shared && is_narrow::<L>() && F::NARROW_INPUT_GRADIENT && Mo::INPUT_GRAD && !HARD_LABELS;
+    let tails = shared && narrow_input_gradient::<G, F, Mo>() && !HARD_LABELS;
     let (prepared_loss, prepared_tail): (&[L], &[L]) = if loss_terms && tails {
         let (values, tails) =
             prepared_loss.map_pair(prepared_tail, x, |v| F::prepare::<L, M>(cast(v)));
